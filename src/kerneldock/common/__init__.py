@@ -1,0 +1,1 @@
+"""Pieces shared by the kernel, gateway and laptop sides. Standard library only."""

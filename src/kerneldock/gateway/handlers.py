@@ -1,0 +1,108 @@
+"""Request handlers kerneldock puts in front of Kernel Gateway's own.
+
+Kernel Gateway answers a client error (unknown kernel name, a body that is not a JSON
+object) with a 500 and a Python traceback, and hands the gateway's whole environment to a
+kernel when ``POST /api/kernels`` carries no ``env`` key. These classes fix both without
+forking the gateway: the personality swaps them in for the stock ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http.client import responses
+from typing import Any
+
+from kernel_gateway.services.kernels import handlers as kg_kernel_handlers
+from tornado import web
+
+log = logging.getLogger("KernelGatewayApp")
+
+
+class OneLineErrorsMixin:
+    """``write_error`` that answers ``{"reason", "message"}`` and never a traceback.
+
+    Tornado calls ``write_error`` when a handler raises; an unexpected exception is logged
+    here with its traceback (server side only) and the client gets a one-line message.
+    """
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        reason = responses.get(status_code, "Unknown HTTP Error")
+        message = ""
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            exception = exc_info[1]
+            if isinstance(exception, web.HTTPError):
+                message = exception.log_message or ""
+                if exception.args and message:
+                    try:
+                        message = message % exception.args
+                    except (TypeError, ValueError):
+                        pass
+                reason = exception.reason or reason
+            else:
+                log.error("unexpected error serving %s %s", self.request.method,
+                          self.request.path, exc_info=exc_info)
+                message = f"internal gateway error ({type(exception).__name__}); see the gateway log"
+        if status_code == 401 and not message:
+            message = "missing or wrong token (send the header 'Authorization: token ...')"
+        self.set_header("Content-Type", "application/json")
+        self.set_status(status_code, reason=reason)
+        self.finish(json.dumps({"reason": reason, "message": " ".join(message.split())}))
+
+
+class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler):
+    """``/api/kernels``: validates the start request before Kernel Gateway sees it.
+
+    Kernel Gateway's ``post`` filters the kernel's environment only when the body has an
+    ``env`` key; :meth:`get_json_body` always supplies one, so the filter always applies.
+    """
+
+    _model: dict[str, Any] | None = None
+
+    def get_json_body(self) -> dict[str, Any] | None:
+        """Called by Kernel Gateway's and jupyter_server's ``post``; parsed once per request."""
+        if self._model is None:
+            self._model = self._parse_start_request()
+        return self._model
+
+    def _parse_start_request(self) -> dict[str, Any]:
+        body = self.request.body.strip()
+        model: Any = {}
+        if body:
+            try:
+                model = json.loads(body)
+            except (UnicodeDecodeError, ValueError) as error:
+                raise web.HTTPError(400, "request body is not valid JSON: %s", str(error)) from None
+        if not isinstance(model, dict):
+            raise web.HTTPError(400, "request body must be a JSON object")
+        name = model.get("name")
+        if name is not None and not isinstance(name, str):
+            raise web.HTTPError(400, "'name' must be a string")
+        env = model.setdefault("env", {})
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise web.HTTPError(400, "'env' must be an object of string values")
+        path = model.get("path")
+        if path is not None and not isinstance(path, str):
+            raise web.HTTPError(400, "'path' must be a string")
+        return model
+
+    async def post(self):
+        """Starts a kernel; an unknown kernelspec name is a 404 naming the ones there are."""
+        model = self.get_json_body()
+        name = model.get("name") or self.kernel_manager.default_kernel_name
+        specs = self.kernel_spec_manager.find_kernel_specs()
+        if name not in specs:
+            raise web.HTTPError(
+                404, "no kernelspec named %r; available: %s", name, ", ".join(sorted(specs)) or "none"
+            )
+        await super().post()
+
+
+def wrap_handler(cls: type) -> type:
+    """Return ``cls`` with :class:`OneLineErrorsMixin` first in its method order."""
+    if issubclass(cls, OneLineErrorsMixin):
+        return cls
+    return type(cls.__name__, (OneLineErrorsMixin, cls), {"__module__": __name__})

@@ -1,0 +1,34 @@
+"""kerneldock's Kernel Gateway personality (``KG_API=kerneldock.gateway.personality``).
+
+Kernel Gateway imports this module and calls :func:`create_personality` once at start-up,
+from ``KernelGatewayApp.init_configurables``; it then calls ``create_request_handlers``
+from ``init_webapp`` and ``init_configurables``/``shutdown`` (both ``async`` in 3.0.1) on
+its event loop.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kernel_gateway.jupyter_websocket import JupyterWebsocketPersonality
+
+from . import handlers, logscrub
+
+
+class KerneldockPersonality(JupyterWebsocketPersonality):
+    """The stock websocket personality with kerneldock's handlers and log scrubbing."""
+
+    def create_request_handlers(self):
+        """Called by ``KernelGatewayApp.init_webapp`` after logging is set up."""
+        logscrub.install((os.environ.get("KG_AUTH_TOKEN", ""),))
+        result = []
+        for pattern, cls, *rest in super().create_request_handlers():
+            if cls.__name__ == "MainKernelHandler":
+                cls = handlers.MainKernelHandler
+            result.append((pattern, handlers.wrap_handler(cls), *rest))
+        return result
+
+
+def create_personality(*args, **kwargs):
+    """Entry point Kernel Gateway looks up on the ``KG_API`` module."""
+    return KerneldockPersonality(*args, **kwargs)
