@@ -1,0 +1,1 @@
+"""Helpers the tests share: stacks, SSH tunnels, waiting with deadlines."""
