@@ -7,6 +7,17 @@ import sys
 
 from .. import __version__
 from ..common.errors import KerneldockError
+from . import commands
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project", default="kerneldock", help="compose project of the stack (kerneldock)")
+    parser.add_argument("--ssh-port", type=int, default=None,
+                        help="the bastion's port on the Docker host's loopback (2222)")
+    parser.add_argument("--identity", "-i", default=None, help="private key for the bastion")
+    parser.add_argument("--via", choices=("port", "docker-exec"), default=None,
+                        help="reach the bastion through its published port (default) or "
+                             "through 'docker exec' with no published port at all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +26,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Debug Jupyter kernels that run in containers on another machine.",
     )
     parser.add_argument("--version", action="version", version=f"kerneldock {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("connect", help="open the SSH tunnel to a stack and keep it up")
+    p.add_argument("target", nargs="?", metavar="[USER@]HOST",
+                   help="the Docker host (omit for the stack on this machine)")
+    add_target_options(p)
+    p.add_argument("--port", type=int, default=None, help="local gateway port (kept across reconnects)")
+    p.add_argument("--repin", action="store_true",
+                   help="fetch and pin the bastion's host key again (after recreating the stack)")
+    p.add_argument("--json", action="store_true", help="print the facts as one JSON object")
+    p.add_argument("--no-launch-json", action="store_true", help="do not touch .vscode/launch.json")
+    p.add_argument("--detach", "-d", action="store_true", help="keep the tunnel up in the background")
+    p.set_defaults(run=commands.run_connect)
+
+    p = sub.add_parser("status", help="show connections and what they forward")
+    p.add_argument("--to", default=None, metavar="NAME", help="one connection")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=commands.run_status)
+
+    p = sub.add_parser("disconnect", help="close a connection started with --detach")
+    p.add_argument("--to", default=None, metavar="NAME")
+    p.set_defaults(run=commands.run_disconnect)
+
+    p = sub.add_parser("kernels", help="list the gateway's kernels through the tunnel")
+    p.add_argument("--to", default=None, metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=commands.run_kernels)
     return parser
 
 

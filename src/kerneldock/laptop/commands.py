@@ -1,0 +1,166 @@
+"""What each ``kerneldock`` subcommand does; ``cli.py`` only parses arguments and calls these."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..common.errors import KerneldockError, LocalError, UsageError
+from . import connect as connecting
+from .gateway_api import GatewayAPI
+from .kernel_channel import KernelChannel
+from .state import Profile, state_dir
+
+
+def profile_for(host: str | None, args) -> Profile:
+    """The saved profile for host+project, updated with what the command line says."""
+    name = Profile.name_for(host, args.project)
+    try:
+        profile = Profile.load(name)
+    except UsageError:
+        profile = Profile(name=name, host=host, project=args.project)
+    if args.ssh_port is not None:
+        profile.ssh_port = args.ssh_port
+    if args.via is not None:
+        profile.via = args.via
+    if args.identity is not None:
+        profile.identity = str(Path(args.identity).expanduser().resolve())
+    elif profile.identity is None and host is None and (state_dir() / "id_ed25519").exists():
+        profile.identity = str(state_dir() / "id_ed25519")
+    if not 0 < profile.ssh_port < 65536:
+        raise UsageError(f"--ssh-port {profile.ssh_port} is not a port number")
+    return profile
+
+
+def run_connect(args) -> int:
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a port number")
+    if args.target is not None and (args.target.startswith("-") or not args.target.strip()):
+        raise UsageError(f"{args.target!r} is not a host name")
+    profile = profile_for(args.target, args)
+    if args.detach:
+        return detach(args, profile)
+    return asyncio.run(connecting.connect(
+        profile, repin=args.repin, port=args.port, as_json=args.json,
+        write_launch=not args.no_launch_json, workspace=Path.cwd()))
+
+
+def detach(args, profile: Profile) -> int:
+    """Run ``connect`` in the background; return once it is ready (or has failed)."""
+    argv = [a for a in sys.argv[1:] if a not in ("--detach", "-d")]
+    if "--json" not in argv:
+        argv.append("--json")
+    log = profile.folder / "connect.log"
+    log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(log, "w") as err:
+        child = subprocess.Popen([sys.executable, "-m", "kerneldock.laptop.cli", *argv],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                 start_new_session=True, text=True)
+    line = child.stdout.readline()  # the facts, once ready; EOF if it failed
+    child.stdout.close()
+    if not line:
+        child.wait(10)
+        lines = [l for l in log.read_text().splitlines() if l.strip()]
+        message = lines[-1] if lines else f"exited with status {child.returncode}"
+        print(message, file=sys.stderr)
+        return 1
+    info = json.loads(line)
+    connecting.print_facts(info, args.json)
+    if not args.json:
+        print(f"  running in the background (pid {child.pid}); 'kerneldock disconnect' stops it")
+    return 0
+
+
+def connected_profile(name: str | None) -> tuple[Profile, dict[str, Any]]:
+    """The profile to talk through: the named one, or the only one that is connected."""
+    if name is not None:
+        profile = Profile.load(name)
+        status = connecting.supervisor_alive(profile)
+        if not status:
+            raise UsageError(f"{name!r} is not connected", fix=f"run 'kerneldock connect {profile.host or ''}'")
+        return profile, status
+    live = [(p, s) for p in Profile.all() if (s := connecting.supervisor_alive(p))]
+    if not live:
+        raise UsageError("not connected to any stack", fix="run 'kerneldock connect [USER@]HOST' first")
+    if len(live) > 1:
+        raise UsageError("connected to several stacks: " + ", ".join(p.name for p, _ in live),
+                         fix="choose one with --to NAME")
+    return live[0]
+
+
+def run_status(args) -> int:
+    profiles = [Profile.load(args.to)] if args.to else Profile.all()
+    rows = []
+    for profile in profiles:
+        status = connecting.supervisor_alive(profile)
+        rows.append({
+            "name": profile.name, "host": profile.host or "localhost",
+            "state": status["state"] if status else "down",
+            "gateway_url": profile.gateway_url if profile.local_port else None,
+            "attach_port": profile.attach_port,
+            "forwards": [f"127.0.0.1:{profile.local_port} -> gateway:8888"] if status else [],
+            "pid": status["pid"] if status else None,
+            "reconnects": status.get("reconnects", 0) if status else 0,
+        })
+    if args.json:
+        print(json.dumps(rows))
+    elif not rows:
+        print("kerneldock: no connections yet ('kerneldock connect [USER@]HOST')")
+    else:
+        for row in rows:
+            forwards = ", ".join(row["forwards"]) or "-"
+            print(f"{row['name']}: {row['state']}  {forwards}"
+                  + (f"  (pid {row['pid']}, {row['reconnects']} reconnects)" if row["pid"] else ""))
+    return 0
+
+
+def run_disconnect(args) -> int:
+    profile, status = connected_profile(args.to)
+    os.kill(status["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and connecting.supervisor_alive(profile):
+        time.sleep(0.05)
+    if connecting.supervisor_alive(profile):
+        raise LocalError(f"the connection process {status['pid']} did not stop")
+    print(f"kerneldock: disconnected from {profile.name}")
+    return 0
+
+
+async def debugger_state(api: GatewayAPI, kernel_id: str) -> str:
+    try:
+        async with KernelChannel(api, kernel_id) as channel:
+            reply = await channel.debug("debugInfo", {}, timeout=5)
+        return "started" if reply.get("body", {}).get("isStarted") else "off"
+    except KerneldockError:
+        return "unknown"
+
+
+def run_kernels(args) -> int:
+    profile, _ = connected_profile(args.to)
+    api = GatewayAPI(profile.gateway_url, profile.token())
+
+    async def gather() -> list[dict[str, Any]]:
+        kernels = await api.kernels()
+        states = await asyncio.gather(*(debugger_state(api, k["id"]) for k in kernels))
+        for kernel, state in zip(kernels, states):
+            kernel["debugger"] = state
+        return kernels
+
+    kernels = asyncio.run(gather())
+    if args.json:
+        print(json.dumps(kernels))
+        return 0
+    if not kernels:
+        print("no kernels running")
+        return 0
+    print(f"{'ID':<36}  {'KERNELSPEC':<12}  {'STATE':<8}  {'CONN':>4}  DEBUGGER")
+    for k in kernels:
+        print(f"{k['id']:<36}  {k['name']:<12}  {k['execution_state']:<8}  {k['connections']:>4}  {k['debugger']}")
+    return 0
