@@ -60,6 +60,7 @@ class Stack:
             "KERNELDOCK_AUTHORIZED_KEYS": str(self.authorized_keys),
             **(extra_env or {}),
         }
+        self.ssh_host = self.env.get("KERNELDOCK_SSH_BIND", "127.0.0.1")
         self.compose_files: list[str] = []
         if override:
             path = self.dir / "override.yaml"
@@ -82,8 +83,8 @@ class Stack:
         hostkey = wait_until(lambda: self.exec(bastion, "cat", "/var/lib/kerneldock/hostkeys/ssh_host_ed25519_key.pub").strip(),
                              30, "bastion host key")
         self.host_key = hostkey
-        self.known_hosts.write_text(f"[127.0.0.1]:{self.ssh_port} {hostkey}\n")
-        wait_until(lambda: port_open(self.ssh_port), 30, "bastion port open")
+        self.known_hosts.write_text(f"[{self.ssh_host}]:{self.ssh_port} {hostkey}\n")
+        wait_until(lambda: port_open(self.ssh_port, self.ssh_host), 30, "bastion port open")
         return self
 
     @staticmethod

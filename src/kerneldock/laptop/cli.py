@@ -15,6 +15,9 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ssh-port", type=int, default=None,
                         help="the bastion's port on the Docker host's loopback (2222)")
     parser.add_argument("--identity", "-i", default=None, help="private key for the bastion")
+    parser.add_argument("--bastion-host", default=None, metavar="ADDRESS",
+                        help="the bastion's published address when it is reachable directly "
+                             "(KERNELDOCK_SSH_BIND on the stack); default: the Docker host's loopback")
     parser.add_argument("--via", choices=("port", "docker-exec"), default=None,
                         help="reach the bastion through its published port (default) or "
                              "through 'docker exec' with no published port at all")
@@ -37,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fetch and pin the bastion's host key again (after recreating the stack)")
     p.add_argument("--json", action="store_true", help="print the facts as one JSON object")
     p.add_argument("--no-launch-json", action="store_true", help="do not touch .vscode/launch.json")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the gateway to answer through the tunnel (60)")
     p.add_argument("--detach", "-d", action="store_true", help="keep the tunnel up in the background")
     p.set_defaults(run=commands.run_connect)
 

@@ -30,6 +30,8 @@ def profile_for(host: str | None, args) -> Profile:
         profile.ssh_port = args.ssh_port
     if args.via is not None:
         profile.via = args.via
+    if args.bastion_host is not None:
+        profile.bastion_host = args.bastion_host or None
     if args.identity is not None:
         profile.identity = str(Path(args.identity).expanduser().resolve())
     elif profile.identity is None and host is None and (state_dir() / "id_ed25519").exists():
@@ -40,6 +42,8 @@ def profile_for(host: str | None, args) -> Profile:
 
 
 def run_connect(args) -> int:
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout {args.timeout:g} must be more than 0 seconds")
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a port number")
     if args.target is not None and (args.target.startswith("-") or not args.target.strip()):
@@ -49,7 +53,7 @@ def run_connect(args) -> int:
         return detach(args, profile)
     return asyncio.run(connecting.connect(
         profile, repin=args.repin, port=args.port, as_json=args.json,
-        write_launch=not args.no_launch_json, workspace=Path.cwd()))
+        write_launch=not args.no_launch_json, workspace=Path.cwd(), ready_timeout=args.timeout))
 
 
 def detach(args, profile: Profile) -> int:

@@ -123,6 +123,8 @@ class Tunnel:
     async def start(self, timeout: float = 30.0) -> None:
         """Start ssh; return once the forward listens, or raise what ssh said."""
         command = await asyncio.to_thread(ssh.master_command, self.profile)
+        # A master killed hard leaves its socket behind; ssh would then run without one.
+        Path(ssh.control_path(self.profile)).unlink(missing_ok=True)
         self.stderr = b""
         self.process = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
@@ -229,7 +231,7 @@ def print_facts(info: dict[str, Any], as_json: bool) -> None:
 
 
 async def connect(profile: Profile, *, repin: bool, port: int | None, as_json: bool,
-                  write_launch: bool, workspace: Path) -> int:
+                  write_launch: bool, workspace: Path, ready_timeout: float = READY_TIMEOUT) -> int:
     reporter = Reporter(quiet=as_json)
     choose_ports(profile, port)
 
@@ -254,7 +256,7 @@ async def connect(profile: Profile, *, repin: bool, port: int | None, as_json: b
         loop.add_signal_handler(sig, stop.set)
     try:
         reporter.step(3, "gateway", f"waiting for {profile.gateway_url} to answer with the token")
-        specs = await wait_for_gateway(profile, token, time.monotonic() + READY_TIMEOUT)
+        specs = await wait_for_gateway(profile, token, time.monotonic() + ready_timeout)
         if not as_json:
             reporter.note(f"gateway ready ({len(specs.get('kernelspecs', {}))} kernelspec(s))")
         launch = None

@@ -129,9 +129,14 @@ def bastion_options(profile: Profile) -> list[str]:
         bastion = find_container(profile, "bastion")
         proxy = shlex.join(docker_command(profile, "exec", "-i", bastion, "/usr/sbin/sshd", "-i"))
         options += ["-o", f"ProxyCommand={proxy}"]
-    elif profile.host is not None:
+    elif profile.host is not None and profile.bastion_host is None:
         options += ["-J", profile.host]
     return options
+
+
+def bastion_destination(profile: Profile) -> str:
+    """user@address of the bastion as ssh sees it (after the jump, if any)."""
+    return f"kerneldock@{profile.bastion_host or '127.0.0.1'}"
 
 
 def master_command(profile: Profile) -> list[str]:
@@ -139,7 +144,7 @@ def master_command(profile: Profile) -> list[str]:
     return ["ssh", "-N", "-M", "-S", control_path(profile), "-o", "ControlPersist=no",
             *bastion_options(profile),
             "-L", f"127.0.0.1:{profile.local_port}:{GATEWAY_TARGET}",
-            "kerneldock@127.0.0.1"]
+            bastion_destination(profile)]
 
 
 _UNREACHABLE = re.compile(r"Could not resolve hostname|Connection refused|No route to host|"
@@ -151,7 +156,7 @@ def translate_ssh_error(stderr: str, profile: Profile, *, hop_host: str | None =
     """Turn an ssh failure (its stderr) into the error that names the hop and the fix."""
     text = stderr.strip()
     last = next((line for line in reversed(text.splitlines()) if line.strip()), "ssh failed")
-    target = hop_host or (f"the bastion on {where(profile)} (port {profile.ssh_port})")
+    target = hop_host or (f"the bastion at {profile.bastion_host or where(profile)} port {profile.ssh_port}")
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or "Host key verification failed" in text:
         offered = re.search(r"(SHA256:[A-Za-z0-9+/]+)", text)
         pinned = pinned_key(profile)

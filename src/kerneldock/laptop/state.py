@@ -44,6 +44,7 @@ class Profile:
     project: str = "kerneldock"
     via: str = "port"         # "port" (published bastion port) or "docker-exec" (none)
     identity: str | None = None
+    bastion_host: str | None = None  # a bastion published on a reachable address: no jump
     local_port: int | None = None
     attach_port: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
