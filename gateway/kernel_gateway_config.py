@@ -26,6 +26,13 @@ c.KernelGatewayApp.api = "kerneldock.gateway.personality"
 c.KernelGatewayApp.kernel_websocket_connection_class = (
     "kerneldock.gateway.websocket.NoDelayWebsocketConnection"
 )
+# Gateway and kernels talk over unix sockets in a private folder, not TCP: no port of a
+# kernel is reachable even from inside the container's network, and ipykernel has no
+# plain-TCP warning to give.
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kerneldock-ipc", "kernel")
+os.makedirs(os.path.dirname(c.KernelManager.ip), mode=0o700, exist_ok=True)
+
 # JupyterLab lists kernels and sessions; the token protects the list.
 c.JupyterWebsocketPersonality.list_kernels = True
 

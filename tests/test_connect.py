@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +18,12 @@ import pytest
 from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.http import http
+from support.laptop import VENV_BIN, Laptop
 from support.net import free_port
 from support.netns import LaptopNamespace, can_make_namespaces
 from support.stack import ROOT, Stack, run
 from support.wait import wait_until
 
-VENV_BIN = Path(sys.executable).parent
-KERNELDOCK = str(VENV_BIN / "kerneldock")
 
 pytestmark = pytest.mark.skipif(can_make_namespaces() is not None,
                                 reason=f"laptop namespace unavailable: {can_make_namespaces()}")
@@ -58,55 +56,27 @@ def stack(images, laptop):
         stack.close()
 
 
-class Laptop:
-    """Runs ``kerneldock`` inside the namespace with its own state folder and working folder."""
-
-    def __init__(self, ns: LaptopNamespace, stack: Stack, name: str):
-        self.ns, self.stack = ns, stack
-        self.home = stack.dir / name
-        self.cwd = self.home / "project"
-        self.cwd.mkdir(parents=True)
-        self.env = {**os.environ, "KERNELDOCK_STATE": str(self.home / "state"), "HOME": str(self.home)}
-        self.env.pop("KERNELDOCK_TOKEN", None)
-
-    def target_args(self) -> list[str]:
-        return ["--project", self.stack.project, "--bastion-host", self.ns.host_ip,
-                "--ssh-port", str(self.stack.ssh_port), "--identity", str(self.stack.key)]
-
-    def kerneldock(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-                   check: bool = False) -> subprocess.CompletedProcess:
-        return subprocess.run(self.ns.command(KERNELDOCK, *args), cwd=self.cwd, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout, check=check)
-
-    def connect(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return self.kerneldock("connect", *self.target_args(), *extra, env=env)
-
-    def status(self) -> list[dict]:
-        return json.loads(self.kerneldock("status", "--json", check=True).stdout)
-
-    def in_ns_http(self, url: str, token: str) -> int:
-        code = ("import sys, urllib.request as u\n"
-                "r = u.Request(sys.argv[1], headers={'Authorization': 'token ' + sys.argv[2]})\n"
-                "print(u.urlopen(r, timeout=10).status)")
-        result = self.ns.run(sys.executable, "-c", code, url, token, check=False, timeout=30)
-        return int(result.stdout.strip()) if result.returncode == 0 else -1
+def in_ns_http(ns: LaptopNamespace, url: str, token: str) -> int:
+    code = ("import sys, urllib.request as u\n"
+            "r = u.Request(sys.argv[1], headers={'Authorization': 'token ' + sys.argv[2]})\n"
+            "print(u.urlopen(r, timeout=10).status)")
+    result = ns.run(sys.executable, "-c", code, url, token, check=False, timeout=30)
+    return int(result.stdout.strip()) if result.returncode == 0 else -1
 
 
 @pytest.fixture(scope="module")
 def user(laptop, stack):
-    user = Laptop(laptop, stack, "user")
+    user = Laptop(stack, "user", laptop)
     (user.cwd / ".vscode").mkdir()
     (user.cwd / ".vscode" / "launch.json").write_text(USER_LAUNCH_JSON)
-    result = user.connect("--detach", "--json")
-    assert result.returncode == 0, result.stderr
-    user.facts = json.loads(result.stdout)
+    user.connect_detached()
     try:
         yield user
     finally:
-        user.kerneldock("disconnect")
+        user.disconnect()
 
 
-def test_connect_reports_the_gateway_url_and_jupyterlab_command(user, stack):
+def test_connect_reports_the_gateway_url_and_jupyterlab_command(user, stack, laptop):
     facts = user.facts
     assert facts["gateway_url"].startswith("http://127.0.0.1:")
     assert "--gateway-url=" + facts["gateway_url"] in facts["jupyterlab"]
@@ -115,7 +85,7 @@ def test_connect_reports_the_gateway_url_and_jupyterlab_command(user, stack):
     assert oct(Path(facts["token_file"]).stat().st_mode & 0o777) == "0o600"
     [row] = user.status()
     assert row["state"] == "up" and row["forwards"] == [f"127.0.0.1:{facts['gateway_url'].rsplit(':', 1)[1]} -> gateway:8888"]
-    assert user.in_ns_http(facts["gateway_url"] + "/api/kernelspecs", stack.token) == 200
+    assert in_ns_http(laptop, facts["gateway_url"] + "/api/kernelspecs", stack.token) == 200
 
 
 def test_laptop_reaches_nothing_but_the_bastion(user, stack, laptop):
@@ -185,32 +155,31 @@ def test_jupyterlab_uses_the_gateway_through_the_tunnel(user, stack, laptop, run
         log.close()
 
 
-def test_tunnel_comes_back_on_the_same_port_after_ssh_dies(user, stack):
+def test_tunnel_comes_back_on_the_same_port_after_ssh_dies(user, stack, laptop):
     before = user.status()[0]
     ssh_pid = json.loads((Path(user.facts["token_file"]).parent / "status.json").read_text())["ssh_pid"]
     os.kill(ssh_pid, signal.SIGKILL)
     wait_until(lambda: user.status()[0]["reconnects"] == before["reconnects"] + 1
                and user.status()[0]["state"] == "up", 10, "tunnel back after ssh was killed")
     assert user.status()[0]["gateway_url"] == before["gateway_url"]
-    assert user.in_ns_http(user.facts["gateway_url"] + "/api/kernels", stack.token) == 200
+    assert in_ns_http(laptop, user.facts["gateway_url"] + "/api/kernels", stack.token) == 200
 
 
-def test_tunnel_comes_back_after_the_bastion_restarts(user, stack):
+def test_tunnel_comes_back_after_the_bastion_restarts(user, stack, laptop):
     before = user.status()[0]
     run(["docker", "restart", "-t", "2", stack.container("bastion")], timeout=60)
     wait_until(lambda: user.status()[0]["reconnects"] > before["reconnects"]
                and user.status()[0]["state"] == "up", 10, "tunnel back after the bastion restarted")
-    assert user.in_ns_http(user.facts["gateway_url"] + "/api/kernels", stack.token) == 200
+    assert in_ns_http(laptop, user.facts["gateway_url"] + "/api/kernels", stack.token) == 200
 
 
 def test_busy_local_port_is_named_with_a_free_one(laptop, stack):
-    other = Laptop(laptop, stack, "busy")
-    blocker = socket.socket()
+    other = Laptop(stack, "busy", laptop)
     port = free_port()
     # The port is busy inside the laptop namespace, where connect binds.
     holder = subprocess.Popen(laptop.command(sys.executable, "-c",
-                              f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); print('ok', flush=True); time.sleep(60)"),
-                              stdout=subprocess.PIPE, text=True)
+                              f"import socket, sys; s=socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); print('ok', flush=True); sys.stdin.read()"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
         result = other.connect("--port", str(port))
@@ -221,11 +190,10 @@ def test_busy_local_port_is_named_with_a_free_one(laptop, stack):
     finally:
         holder.kill()
         holder.wait()
-        blocker.close()
 
 
 def test_wrong_token_is_refused_by_name(laptop, stack):
-    other = Laptop(laptop, stack, "token")
+    other = Laptop(stack, "token", laptop)
     result = other.connect(env={"KERNELDOCK_TOKEN": "not-the-token"})
     assert result.returncode == 1
     assert "gateway token: the gateway refused the token" in result.stderr.strip().splitlines()[-1]
@@ -233,7 +201,7 @@ def test_wrong_token_is_refused_by_name(laptop, stack):
 
 
 def test_unreachable_bastion_is_named(laptop, stack):
-    other = Laptop(laptop, stack, "unreachable")
+    other = Laptop(stack, "unreachable", laptop)
     closed = free_port()
     result = other.kerneldock("connect", "--project", stack.project, "--bastion-host", laptop.host_ip,
                               "--ssh-port", str(closed), "--identity", str(stack.key))
@@ -243,7 +211,7 @@ def test_unreachable_bastion_is_named(laptop, stack):
 
 
 def test_changed_host_key_is_refused_until_repinned(laptop, stack):
-    other = Laptop(laptop, stack, "hostkey")
+    other = Laptop(stack, "hostkey", laptop)
     first = other.connect("--detach", "--json", "--no-launch-json")
     assert first.returncode == 0, first.stderr
     old = json.loads(first.stdout)["bastion_host_key"]
@@ -271,7 +239,7 @@ def test_changed_host_key_is_refused_until_repinned(laptop, stack):
 
 
 def test_gateway_not_running_is_named(laptop, stack):
-    other = Laptop(laptop, stack, "nogateway")
+    other = Laptop(stack, "nogateway", laptop)
     run(["docker", "stop", "-t", "5", stack.container("gateway")], timeout=60)
     try:
         result = other.connect("--no-launch-json", "--timeout", "3", env={"KERNELDOCK_TOKEN": stack.token})

@@ -22,8 +22,12 @@ from .wait import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = str(ROOT / "scripts" / "compose")
 
-# Log lines that are warnings or errors: "WARNING[...", "ERROR[...", tornado's "[W ...".
-PROBLEM = re.compile(r"^(?:WARNING|ERROR|CRITICAL)\[|^\[[WEC] |\berror:|Traceback", re.MULTILINE)
+# Log lines that are warnings or errors: "WARNING[...", "ERROR[...", tornado's "[W ...",
+# traitlets' "[App] WARNING | ...".
+PROBLEM = re.compile(r"^(?:WARNING|ERROR|CRITICAL)\[|^\[[WEC] |\] (?:WARNING|ERROR|CRITICAL) \||\berror:|Traceback")
+# Known noise of the stock stack, not a fault: jupyter_server's kernel websocket closes its
+# probing ZMQ streams while pyzmq still holds an event for them.
+UPSTREAM_NOISE = [r"zmqstream:\d+\] Got events for closed stream"]
 
 
 def run(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 120,
@@ -102,10 +106,13 @@ class Stack:
     def problems(self) -> list[str]:
         """Unexpected WARNING/ERROR lines in the containers' logs."""
         found = []
+        allowed = UPSTREAM_NOISE + self.allowed_log_problems
         for service in ("gateway", "bastion"):
-            for line in self.logs(service).splitlines():
-                if PROBLEM.search(line) and not any(re.search(p, line) for p in self.allowed_log_problems):
-                    found.append(f"{service}: {line}")
+            lines = self.logs(service).splitlines()
+            for number, line in enumerate(lines):
+                if PROBLEM.search(line) and not any(re.search(p, line) for p in allowed):
+                    context = lines[number + 1:number + 40] if "Traceback" in line else []
+                    found.append("\n".join([f"{service}: {line}", *context]))
         return found
 
     def ssh_options(self) -> list[str]:
@@ -118,6 +125,8 @@ class Stack:
         ]
 
     def close(self) -> None:
+        if self.started and os.environ.get("KERNELDOCK_TEST_DUMP_LOGS"):
+            print(self.logs("gateway"))
         if self.started:
             self.compose("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
         shutil.rmtree(self.dir, ignore_errors=True)

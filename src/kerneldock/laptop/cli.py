@@ -58,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default=None, metavar="NAME")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=commands.run_kernels)
+
+    p = sub.add_parser("attach", help="serve the Debug Adapter Protocol for a kernel on 127.0.0.1")
+    p.add_argument("kernel", metavar="KERNEL", help="kernel id (or a unique prefix)")
+    p.add_argument("--port", type=int, default=None, help="local DAP port (the one connect wrote to launch.json)")
+    p.add_argument("--to", default=None, metavar="NAME")
+    p.set_defaults(run=commands.run_attach)
+
+    p = sub.add_parser("run", help="run '# %%%%' cells of a local file on a kernel, breakpoints included")
+    p.add_argument("target", metavar="FILE.py[:LINE]", help="the file, and a line inside the cell to run (default: every cell)")
+    p.add_argument("--kernel", default=None, help="kernel id (default: the one 'kerneldock attach' serves)")
+    p.add_argument("--stop-on-entry", action="store_true", help="stop at the cell's first line")
+    p.add_argument("--to", default=None, metavar="NAME")
+    p.set_defaults(run=commands.run_run)
     return parser
 
 

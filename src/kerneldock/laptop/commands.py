@@ -168,3 +168,19 @@ def run_kernels(args) -> int:
     for k in kernels:
         print(f"{k['id']:<36}  {k['name']:<12}  {k['execution_state']:<8}  {k['connections']:>4}  {k['debugger']}")
     return 0
+
+
+def run_attach(args) -> int:
+    from .attach import attach
+
+    profile, _ = connected_profile(args.to)
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a port number")
+    return asyncio.run(attach(profile, args.kernel, args.port))
+
+
+def run_run(args) -> int:
+    from .run_cells import run_cells
+
+    profile, _ = connected_profile(args.to)
+    return asyncio.run(run_cells(profile, args.target, args.kernel, args.stop_on_entry))

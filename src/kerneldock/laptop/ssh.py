@@ -10,14 +10,12 @@ on every connection with ``StrictHostKeyChecking=yes``.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shlex
 import subprocess
-import tempfile
 
 from ..common.errors import GatewayError, HostKeyError, LocalError, SshError
-from .state import Profile, write_private
+from .state import Profile, socket_path, write_private
 
 HOST_KEY_FILE = "/var/lib/kerneldock/hostkeys/ssh_host_ed25519_key.pub"
 GATEWAY_TARGET = "gateway:8888"
@@ -103,11 +101,7 @@ def pin_host_key(profile: Profile, key: str) -> None:
 
 
 def control_path(profile: Profile) -> str:
-    path = str(profile.folder / "cm")
-    if len(path) > 90:  # unix socket paths are limited to about 104 bytes
-        digest = hashlib.sha256(path.encode()).hexdigest()[:16]
-        path = os.path.join(tempfile.gettempdir(), f"kerneldock-{os.getuid()}-{digest}")
-    return path
+    return socket_path(profile, "cm")
 
 
 def bastion_options(profile: Profile) -> list[str]:

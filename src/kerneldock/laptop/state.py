@@ -101,6 +101,18 @@ class Profile:
         return [cls.load(p.parent.name) for p in sorted(root.glob("*/profile.json"))]
 
 
+def socket_path(profile: Profile, name: str) -> str:
+    """A unix socket path in the profile's folder, or in /tmp when that would be too long."""
+    import hashlib
+    import tempfile
+
+    path = str(profile.folder / name)
+    if len(path) > 90:  # unix socket paths are limited to about 104 bytes
+        digest = hashlib.sha256(path.encode()).hexdigest()[:16]
+        path = os.path.join(tempfile.gettempdir(), f"kerneldock-{os.getuid()}-{digest}")
+    return path
+
+
 def status_file(profile: Profile) -> Path:
     return profile.folder / "status.json"
 

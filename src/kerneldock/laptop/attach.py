@@ -1,0 +1,141 @@
+"""``kerneldock attach KERNEL``: a DAP server on 127.0.0.1 for one remote kernel.
+
+Each editor connection gets a :class:`~.dap.relay.RelaySession` over its own kernel
+websocket; one editor at a time. A unix socket beside the connection profile lets
+``kerneldock run`` ask the current session to prepare a ``# %%`` cell before running it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..common.errors import KernelError, LocalError
+from .connect import port_is_free, next_free_port
+from .dap.cells import Cell
+from .dap.framing import encode_message, read_message
+from .dap.relay import RelaySession
+from .gateway_api import GatewayAPI
+from .kernel_channel import KernelChannel
+from .state import Profile, socket_path, write_private
+
+
+async def resolve_kernel(api: GatewayAPI, wanted: str) -> dict[str, Any]:
+    """The kernel whose id is ``wanted`` or starts with it (unique)."""
+    kernels = await api.kernels()
+    matches = [k for k in kernels if k["id"] == wanted] or [k for k in kernels if k["id"].startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        known = ", ".join(k["id"][:8] for k in kernels) or "none"
+        raise KernelError(f"no kernel {wanted!r} on the gateway (running: {known})",
+                          fix="list them with 'kerneldock kernels'")
+    raise KernelError(f"{wanted!r} matches {len(matches)} kernels", fix="give more of the id")
+
+
+def control_socket(profile: Profile, kernel_id: str) -> str:
+    return socket_path(profile, f"attach-{kernel_id[:8]}.sock")
+
+
+class AttachServer:
+    def __init__(self, profile: Profile, kernel: dict[str, Any], port: int):
+        self.profile = profile
+        self.kernel = kernel
+        self.port = port
+        self.api = GatewayAPI(profile.gateway_url, profile.token())
+        self.session: RelaySession | None = None
+
+    async def serve(self, announce) -> None:
+        server = await asyncio.start_server(self._editor, "127.0.0.1", self.port)
+        path = control_socket(self.profile, self.kernel["id"])
+        Path(path).unlink(missing_ok=True)
+        control = await asyncio.start_unix_server(self._control, path)
+        os.chmod(path, 0o600)
+        record = self.profile.folder / f"attach-{self.kernel['id'][:8]}.json"
+        write_private(record, json.dumps({"pid": os.getpid(), "kernel": self.kernel["id"],
+                                          "port": self.port, "socket": path}))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)
+        announce()
+        try:
+            await stop.wait()
+        finally:
+            server.close()
+            control.close()
+            Path(path).unlink(missing_ok=True)
+            record.unlink(missing_ok=True)
+
+    async def _editor(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.session is not None:
+            request = await read_message(reader)
+            writer.write(encode_message({
+                "seq": 1, "type": "response", "request_seq": (request or {}).get("seq", 0),
+                "command": (request or {}).get("command", "initialize"), "success": False,
+                "message": "another editor is attached through this kerneldock attach; "
+                           "start a second 'kerneldock attach' on another port"}))
+            await writer.drain()
+            writer.close()
+            return
+        try:
+            channel = await KernelChannel(self.api, self.kernel["id"]).open()
+        except KernelError as error:
+            print(f"kerneldock: {error}", file=sys.stderr, flush=True)
+            writer.close()
+            return
+        self.session = RelaySession(channel, reader, writer)
+        print(f"kerneldock: editor attached to kernel {self.kernel['id'][:8]}", file=sys.stderr, flush=True)
+        try:
+            ended = await self.session.run()
+            print(f"kerneldock: editor session ended ({ended})", file=sys.stderr, flush=True)
+        finally:
+            self.session = None
+            await channel.close()
+
+    async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One JSON request line from ``kerneldock run``, one JSON answer line."""
+        try:
+            request = json.loads(await reader.readline())
+            session = self.session
+            if session is None or not session.initialized or session.disconnected:
+                answer = {"debugging": False}
+            else:
+                cell = Cell(**request["cell"])
+                remote = await session.prepare_cell(request["file"], cell, request.get("stop_on_entry", False))
+                answer = {"debugging": True, "remote": remote}
+        except Exception as error:  # noqa: BLE001 - reported to the run command
+            answer = {"error": str(error)}
+        writer.write((json.dumps(answer) + "\n").encode())
+        await writer.drain()
+        writer.close()
+
+
+def choose_attach_port(profile: Profile, requested: int | None) -> int:
+    port = requested or profile.attach_port
+    if port is None:
+        return next_free_port(5678)
+    if not port_is_free(port):
+        raise LocalError(f"local port 127.0.0.1:{port} is busy",
+                         fix=f"choose another with --port, e.g. --port {next_free_port(port + 1)}")
+    return port
+
+
+async def attach(profile: Profile, kernel_ref: str, port: int | None) -> int:
+    api = GatewayAPI(profile.gateway_url, profile.token())
+    kernel = await resolve_kernel(api, kernel_ref)
+    port = choose_attach_port(profile, port)
+    server = AttachServer(profile, kernel, port)
+
+    def announce() -> None:
+        print(f"kerneldock: serving DAP for kernel {kernel['id']} ({kernel['name']}) on 127.0.0.1:{port}\n"
+              f"  attach with VS Code's \"kerneldock: attach ({profile.name})\" entry or any DAP client; "
+              "Ctrl-C stops", flush=True)
+
+    await server.serve(announce)
+    return 0
