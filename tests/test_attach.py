@@ -230,7 +230,11 @@ def test_cells_of_a_local_file_stop_at_their_marked_lines(editor, relay, noteboo
                          {path: [cell1, cell2]})
 
     first = user.popen("run", f"analysis.py:{cell1}", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    thread, frames = editor.stopped_frames()
+    try:
+        thread, frames = editor.stopped_frames()
+    except TimeoutError:
+        first.kill()
+        raise AssertionError(f"no stop; kerneldock run said: {first.communicate()}") from None
     assert (frames[0]["source"]["path"], frames[0]["line"]) == (path, cell1)
     assert editor.locals_of(frames[0]["id"])["a"] == "6"
     editor.ok("continue", {"threadId": thread})
@@ -362,3 +366,13 @@ def test_cpu_bound_cell_runs_at_full_speed_after_the_debugger_left(editor, relay
     # 3.11 settrace: 1.7x and worse). On 3.13 the ratio measured here is 1.00-1.18 from run
     # to run (see the README); timing targets belong to benchmarks, so the bound is loose.
     assert ratio < 1.5
+
+
+def test_subprocess_of_a_debugged_cell_runs(editor, relay, notebook, stack):
+    editor.vscode_attach(relay, mapping(stack), {})
+    result = notebook.execute(
+        "import subprocess, sys\n"
+        "print(subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True, timeout=60).stdout)",
+        timeout=90)
+    assert result.status == "ok" and result.stdout.strip() == "42"
+    editor.ok("disconnect", {"restart": False})

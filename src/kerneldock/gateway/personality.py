@@ -28,15 +28,6 @@ class KerneldockPersonality(JupyterWebsocketPersonality):
             result.append((pattern, handlers.wrap_handler(cls), *rest))
         return result
 
-    async def init_configurables(self):
-        """Called by Kernel Gateway on its event loop shortly after start-up."""
-        # jupyter_server's default pong timeout (3 pings) exceeds the ping interval, which
-        # tornado rejects with a warning on every start; a missed pong in one interval is
-        # already a dead peer.
-        settings = self.parent.web_app.settings
-        settings.setdefault("ws_ping_timeout", settings.get("ws_ping_interval", 30000))
-        await super().init_configurables()
-
 
 def create_personality(*args, **kwargs):
     """Entry point Kernel Gateway looks up on the ``KG_API`` module."""

@@ -18,7 +18,7 @@ from typing import Any
 from ..common.errors import KernelError, LocalError
 from .connect import port_is_free, next_free_port
 from .dap.cells import Cell
-from .dap.framing import encode_message, read_message
+from .dap.framing import FramingError, encode_message, read_message
 from .dap.relay import RelaySession
 from .gateway_api import GatewayAPI
 from .kernel_channel import KernelChannel
@@ -49,6 +49,7 @@ class AttachServer:
         self.port = port
         self.api = GatewayAPI(profile.gateway_url, profile.token())
         self.session: RelaySession | None = None
+        self.busy = False
 
     async def serve(self, announce) -> None:
         server = await asyncio.start_server(self._editor, "127.0.0.1", self.port)
@@ -73,30 +74,42 @@ class AttachServer:
             record.unlink(missing_ok=True)
 
     async def _editor(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.session is not None:
-            request = await read_message(reader)
+        # Nothing is set up before the first DAP message: a bare connect (a port probe, an
+        # editor's retry) must not take the slot of the editor that really attaches.
+        try:
+            first = await read_message(reader)
+        except (FramingError, ConnectionError):
+            first = None
+        if first is None:
+            writer.close()
+            return
+        if self.busy:
             writer.write(encode_message({
-                "seq": 1, "type": "response", "request_seq": (request or {}).get("seq", 0),
-                "command": (request or {}).get("command", "initialize"), "success": False,
+                "seq": 1, "type": "response", "request_seq": first.get("seq", 0),
+                "command": first.get("command", "initialize"), "success": False,
                 "message": "another editor is attached through this kerneldock attach; "
                            "start a second 'kerneldock attach' on another port"}))
             await writer.drain()
             writer.close()
             return
+        self.busy = True
         try:
-            channel = await KernelChannel(self.api, self.kernel["id"]).open()
-        except KernelError as error:
-            print(f"kerneldock: {error}", file=sys.stderr, flush=True)
-            writer.close()
-            return
-        self.session = RelaySession(channel, reader, writer)
-        print(f"kerneldock: editor attached to kernel {self.kernel['id'][:8]}", file=sys.stderr, flush=True)
-        try:
-            ended = await self.session.run()
-            print(f"kerneldock: editor session ended ({ended})", file=sys.stderr, flush=True)
+            try:
+                channel = await KernelChannel(self.api, self.kernel["id"]).open()
+            except KernelError as error:
+                print(f"kerneldock: {error}", file=sys.stderr, flush=True)
+                writer.close()
+                return
+            self.session = RelaySession(channel, reader, writer)
+            print(f"kerneldock: editor attached to kernel {self.kernel['id'][:8]}", file=sys.stderr, flush=True)
+            try:
+                ended = await self.session.run(first)
+                print(f"kerneldock: editor session ended ({ended})", file=sys.stderr, flush=True)
+            finally:
+                await channel.close()
         finally:
             self.session = None
-            await channel.close()
+            self.busy = False
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One JSON request line from ``kerneldock run``, one JSON answer line."""
@@ -104,7 +117,7 @@ class AttachServer:
             request = json.loads(await reader.readline())
             session = self.session
             if session is None or not session.initialized or session.disconnected:
-                answer = {"debugging": False}
+                answer = {"debugging": False, "why": "no editor is attached to 'kerneldock attach'"}
             else:
                 cell = Cell(**request["cell"])
                 remote = await session.prepare_cell(request["file"], cell, request.get("stop_on_entry", False))

@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-on-entry", action="store_true", help="stop at the cell's first line")
     p.add_argument("--to", default=None, metavar="NAME")
     p.set_defaults(run=commands.run_run)
+
+    p = sub.add_parser("exec", help="run code on a kernel and print its output")
+    p.add_argument("kernel", metavar="KERNEL", help="kernel id (or a unique prefix)")
+    p.add_argument("code", metavar="CODE", help="the code, or - to read it from standard input")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the cell (600)")
+    p.add_argument("--to", default=None, metavar="NAME")
+    p.set_defaults(run=commands.run_exec)
     return parser
 
 

@@ -184,3 +184,22 @@ def run_run(args) -> int:
 
     profile, _ = connected_profile(args.to)
     return asyncio.run(run_cells(profile, args.target, args.kernel, args.stop_on_entry))
+
+
+def run_exec(args) -> int:
+    """Run code on a kernel and print what it printed (the seed's "connect manually")."""
+    from .attach import resolve_kernel
+
+    profile, _ = connected_profile(args.to)
+    api = GatewayAPI(profile.gateway_url, profile.token())
+    code = sys.stdin.read() if args.code == "-" else args.code
+
+    async def execute():
+        kernel = await resolve_kernel(api, args.kernel)
+        async with KernelChannel(api, kernel["id"]) as channel:
+            return await channel.execute(code, timeout=args.timeout)
+
+    result = asyncio.run(execute())
+    sys.stdout.write(result.text)
+    sys.stderr.write(result.stderr)
+    return 0 if result.status == "ok" else 1

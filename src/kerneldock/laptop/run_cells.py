@@ -49,8 +49,8 @@ def attach_records(profile: Profile) -> list[dict]:
 async def ask_relay(socket: str, file: Path, cell: Cell, stop_on_entry: bool) -> dict:
     try:
         reader, writer = await asyncio.open_unix_connection(socket)
-    except OSError:
-        return {"debugging": False}
+    except OSError as error:
+        return {"debugging": False, "why": f"cannot reach kerneldock attach ({error.strerror or error})"}
     request = {"file": str(file), "cell": cell.__dict__, "stop_on_entry": stop_on_entry}
     writer.write((json.dumps(request) + "\n").encode())
     await writer.drain()
@@ -85,10 +85,11 @@ async def run_cells(profile: Profile, target: str, kernel_ref: str | None, stop_
     status = 0
     async with KernelChannel(api, kernel["id"]) as channel:
         for cell in cells:
-            answer = await ask_relay(relay, file, cell, stop_on_entry) if relay else {"debugging": False}
+            answer = (await ask_relay(relay, file, cell, stop_on_entry) if relay
+                      else {"debugging": False, "why": "no 'kerneldock attach' serves this kernel"})
             if "error" in answer:
                 raise KernelError(f"the debugger could not prepare cell {cell.number}: {answer['error']}")
-            note = "with the debugger" if answer["debugging"] else "without a debugger attached"
+            note = "with the debugger" if answer["debugging"] else f"without a debugger ({answer['why']})"
             print(f"kerneldock: running cell {cell.number} ({file.name}:{cell.first_code_line}-{cell.end_line}) {note}",
                   file=sys.stderr, flush=True)
             result = await channel.execute(cell.code, timeout=RUN_TIMEOUT)

@@ -137,9 +137,14 @@ class RelaySession:
         return await self._kernel_reply(future, command)
 
     # -- the session ----------------------------------------------------------------
-    async def run(self) -> str:
-        """Relay until one side ends; return "editor" or "kernel"."""
+    async def run(self, first: dict[str, Any] | None = None) -> str:
+        """Relay until one side ends; return "editor" or "kernel".
+
+        ``first`` is the editor's first message when the caller has read it already.
+        """
         events = self.channel.subscribe()
+        if first is not None and first.get("type") == "request":
+            self._dispatch(first)
         kernel = asyncio.create_task(self._kernel_loop(events))
         editor = asyncio.create_task(self._editor_loop())
         try:

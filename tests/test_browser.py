@@ -1,0 +1,162 @@
+"""JupyterLab's visual debugger in a real browser, through the tunnel.
+
+The compose stack, ``kerneldock connect``, a real JupyterLab (pip) started with
+``--gateway-url`` pointing at the tunnel, and Debian's Chromium driven by Playwright: open a
+notebook on the remote kernel, turn the debugger on, click the gutter to set a breakpoint,
+run the cell, and check what the user sees: the call stack, the highlighted line, the
+variable's value, and the output after continuing. A screenshot of the stopped state is
+saved in artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from support.http import http
+from support.laptop import VENV_BIN, Laptop
+from support.marks import marked_line
+from support.net import free_port
+from support.stack import ROOT, Stack
+from support.wait import wait_until
+
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None:
+    pytest.skip("BROWSER TEST SKIPPED: Debian's chromium is not installed (scripts/host-deps "
+                "installs it as root with apt)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright is not installed")
+
+CELL = 'x = 40 + 2\ny = x * 2  # @bp\nprint("y is", y)\n'
+ARTIFACTS = ROOT / "artifacts"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def stack(images):
+    stack = Stack(images)
+    # JupyterLab re-opens its session's kernel websocket while the kernel starts; the
+    # gateway notes the replaced connection.
+    stack.allowed_log_problems.append(r"Replacing stale connection")
+    try:
+        yield stack.up()
+        problems = stack.problems()
+        assert not problems, "unexpected WARNING/ERROR lines in container logs:\n" + "\n".join(problems)
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="module")
+def lab(stack):
+    """JupyterLab on 127.0.0.1, its kernels on the gateway behind ``kerneldock connect``."""
+    user = Laptop(stack, "browser")
+    user.connect_detached()
+    notebook = {
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "debug-me", "metadata": {},
+                   "outputs": [], "source": CELL}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (kerneldock)", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (user.cwd / "debug-me.ipynb").write_text(json.dumps(notebook))
+    port, token = free_port(), "browser-test-token"
+    env = {**os.environ, "HOME": str(user.home), "JUPYTER_GATEWAY_AUTH_TOKEN": stack.token,
+           "JUPYTER_CONFIG_DIR": str(user.home / "jupyter-config"),
+           "JUPYTER_DATA_DIR": str(user.home / "jupyter-data"),
+           "JUPYTER_RUNTIME_DIR": str(user.home / "jupyter-runtime")}
+    log = open(user.home / "jupyterlab.log", "w")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={user.cwd}",
+         f"--gateway-url={user.facts['gateway_url']}", "--LabApp.news_url=",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=user.cwd)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http("GET", url + "/api/status", token=token, timeout=5)[0] == 200, 90, "JupyterLab up")
+        yield url, token, user
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        user.disconnect()
+
+
+def test_visual_debugger_stops_at_the_gutter_breakpoint(lab, stack):
+    url, token, user = lab
+    line = marked_line(CELL)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 850})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{url}/lab/tree/debug-me.ipynb?token={token}")
+            # The kernel runs on the gateway: its status reaches idle through the tunnel.
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            bug = page.locator(".jp-DebuggerBugButton").first
+            wait_until(lambda: bug.is_enabled(), 60, "debugger button enabled (kernelspec debugger: true)")
+            def kernel_idle():
+                kernels = json.loads(user.kerneldock("kernels", "--json", check=True).stdout)
+                return len(kernels) == 1 and kernels[0]["execution_state"] == "idle" and kernels[0]
+            kernel = wait_until(kernel_idle, 60, "the notebook's kernel idle on the gateway")
+            assert kernel["name"] == "python3" and kernel["connections"] >= 1
+
+            cell = page.locator(".jp-Notebook .jp-Cell").first
+            gutter_element = cell.locator(".cm-breakpoint-gutter").first
+
+            def debugger_on():
+                if not gutter_element.is_visible():
+                    pressed = page.locator(".jp-DebuggerBugButton[aria-pressed='true'], "
+                                           ".jp-DebuggerBugButton [aria-pressed='true']")
+                    if pressed.count() == 0:
+                        bug.click()
+                    return False
+                return True
+            wait_until(debugger_on, 60, "debugger on for the notebook", interval=1.0)
+            sidebar = page.locator(".jp-DebuggerSidebar").first
+            if not sidebar.is_visible():
+                page.locator("li[data-id='jp-debugger-sidebar']").first.click()
+            sidebar.wait_for()
+
+            # Click the breakpoint gutter beside the marked line.
+            target = cell.locator(".cm-line").nth(line - 1).bounding_box()
+            gutter = gutter_element.bounding_box()
+            page.mouse.click(gutter["x"] + gutter["width"] / 2, target["y"] + target["height"] / 2)
+            page.locator(".jp-DebuggerBreakpoint").first.wait_for()
+            assert page.locator(".jp-DebuggerBreakpoint-line").first.inner_text().strip() == str(line)
+
+            cell.locator(".cm-content").click()
+            page.keyboard.press("Shift+Enter")
+
+            frame = page.locator(".jp-DebuggerCallstackFrame").first
+            frame.wait_for()
+            # The call stack shows the cell, stopped at the marked line ("Cell [*]:2").
+            location = frame.locator(".jp-DebuggerCallstackFrame-location").inner_text()
+            assert location.startswith("Cell [") and location.endswith(f":{line}"), location
+            highlighted = cell.locator(".jp-DebuggerEditor-highlight")
+            highlighted.first.wait_for()
+            assert "# @bp" in highlighted.first.inner_text()
+            variables = page.locator(".jp-DebuggerVariables-body").first
+            x_row = variables.locator(".jp-DebuggerVariables-name", has_text="x").first
+            x_row.wait_for()
+            wait_until(lambda: "42" in variables.inner_text(), 20, "x = 42 in the Variables panel")
+            news = page.get_by_role("button", name="No", exact=True)
+            if news.count():  # JupyterLab's "get notified about news?" toast
+                news.first.click()
+                news.first.wait_for(state="hidden")
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-debugger-stopped.png"))
+
+            page.locator(".jp-DebuggerCallstack button[title^='Continue'], "
+                         "jp-button[title^='Continue']").first.click()
+            output = cell.locator(".jp-OutputArea-output")
+            output.first.wait_for()
+            wait_until(lambda: "y is 84" in output.first.inner_text(), 30, "cell output after continue")
+        finally:
+            browser.close()
