@@ -74,10 +74,14 @@ def test_only_the_bastion_port_is_published_on_loopback(stack):
 
 def test_gateway_requires_the_token(stack, tunnel):
     stack.allowed_log_problems.append(r" 401 GET /api/kernel")
+    stack.allowed_log_problems.append(r"401 GET /api/kernels/0+-0+-0+-0+-0+/channels")
     status, body = http("GET", tunnel.url + "/api/kernels")
     assert status == 401 and "token" in body["message"]
     assert http("GET", tunnel.url + "/api/kernels", token="wrong")[0] == 401
     assert http("GET", tunnel.url + "/api/kernelspecs", token="wrong")[0] == 401
+    assert http("GET", tunnel.url + "/api/kernelspecs", token=stack.token + "x")[0] == 401
+    assert http("GET", tunnel.url + "/api/kernelspecs?token=")[0] == 401
+    assert http("GET", tunnel.url + "/api/kernels/00000000-0000-0000-0000-000000000000/channels", token="wrong")[0] == 401
     # The query form works, and the token never reaches the log.
     status, kernels = http("GET", f"{tunnel.url}/api/kernels?token={stack.token}")
     assert status == 200 and isinstance(kernels, list)

@@ -8,11 +8,13 @@ forking the gateway: the personality swaps them in for the stock ones.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from http.client import responses
 from typing import Any
 
+from kernel_gateway.mixins import TokenAuthorizationMixin
 from kernel_gateway.services.kernels import handlers as kg_kernel_handlers
 from tornado import web
 
@@ -49,6 +51,26 @@ class OneLineErrorsMixin:
         self.set_header("Content-Type", "application/json")
         self.set_status(status_code, reason=reason)
         self.finish(json.dumps({"reason": reason, "message": " ".join(message.split())}))
+
+
+class ConstantTimeTokenMixin:
+    """Token check of every route, in constant time (Kernel Gateway compares with ``!=``).
+
+    Tornado calls ``prepare`` before each request's method; a missing or wrong token
+    (``Authorization: token T`` or ``?token=T``) ends the request with 401.
+    """
+
+    def prepare(self):
+        server_token = self.settings.get("kg_auth_token")
+        if server_token and self.request.method != "OPTIONS":
+            client_token = self.get_argument("token", None)
+            if client_token is None:
+                header = self.request.headers.get("Authorization", "")
+                client_token = header[len("token "):] if header.startswith("token ") else ""
+            if not hmac.compare_digest(client_token.encode(), server_token.encode()):
+                return self.send_error(401)
+        # Skip Kernel Gateway's own (timing-leaky) comparison; run what comes after it.
+        return super(TokenAuthorizationMixin, self).prepare()
 
 
 class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler):
@@ -102,7 +124,11 @@ class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler
 
 
 def wrap_handler(cls: type) -> type:
-    """Return ``cls`` with :class:`OneLineErrorsMixin` first in its method order."""
-    if issubclass(cls, OneLineErrorsMixin):
+    """Return ``cls`` with kerneldock's error shape and, where Kernel Gateway checks the
+    token, the constant-time check, first in its method order."""
+    bases = [OneLineErrorsMixin] if not issubclass(cls, OneLineErrorsMixin) else []
+    if issubclass(cls, TokenAuthorizationMixin):
+        bases.append(ConstantTimeTokenMixin)
+    if not bases:
         return cls
-    return type(cls.__name__, (OneLineErrorsMixin, cls), {"__module__": __name__})
+    return type(cls.__name__, (*bases, cls), {"__module__": __name__})
