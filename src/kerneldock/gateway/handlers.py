@@ -14,9 +14,12 @@ import logging
 from http.client import responses
 from typing import Any
 
-from kernel_gateway.mixins import TokenAuthorizationMixin
+from jupyter_server.base.handlers import APIHandler
+from kernel_gateway.mixins import CORSMixin, JSONErrorsMixin, TokenAuthorizationMixin
 from kernel_gateway.services.kernels import handlers as kg_kernel_handlers
 from tornado import web
+
+from ..common.kerneldev import SIDECAR_SUFFIX
 
 log = logging.getLogger("KernelGatewayApp")
 
@@ -121,6 +124,31 @@ class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler
                 404, "no kernelspec named %r; available: %s", name, ", ".join(sorted(specs)) or "none"
             )
         await super().post()
+
+
+class KernelModesHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin, JSONErrorsMixin, APIHandler):
+    """``GET /api/kerneldock/kernels``: each kernel's debug mode and kernel-dev endpoint.
+
+    A kernel in kernel-dev mode writes its debugpy port beside its connection file
+    (``kerneldock.kernel.devmode``); the endpoint is ``gateway:PORT`` as the bastion sees it.
+    """
+
+    async def get(self):
+        km = self.settings["kernel_manager"]
+        kernels = []
+        for kernel_id in km.list_kernel_ids():
+            entry = {"id": kernel_id, "mode": "notebook", "debug_endpoint": None}
+            try:
+                path = km.get_kernel(kernel_id).connection_file + SIDECAR_SUFFIX
+                with open(path) as f:
+                    sidecar = json.load(f)
+                entry.update(mode=f"kernel-dev ({sidecar['mode']})",
+                             debug_endpoint=f"gateway:{int(sidecar['port'])}")
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            kernels.append(entry)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(kernels))
 
 
 def wrap_handler(cls: type) -> type:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from jupyter_server.utils import url_path_join
 from kernel_gateway.jupyter_websocket import JupyterWebsocketPersonality
 
 from . import handlers, logscrub
@@ -21,7 +22,8 @@ class KerneldockPersonality(JupyterWebsocketPersonality):
     def create_request_handlers(self):
         """Called by ``KernelGatewayApp.init_webapp`` after logging is set up."""
         logscrub.install((os.environ.get("KG_AUTH_TOKEN", ""),))
-        result = []
+        result = [(url_path_join("/", self.parent.base_url, "api/kerneldock/kernels"),
+                   handlers.wrap_handler(handlers.KernelModesHandler))]
         for pattern, cls, *rest in super().create_request_handlers():
             if cls.__name__ == "MainKernelHandler":
                 cls = handlers.MainKernelHandler

@@ -15,14 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..common.errors import KernelError, LocalError
+from ..common.errors import KernelError, LocalError, UsageError
 from .connect import port_is_free, next_free_port
 from .dap.cells import Cell
 from .dap.framing import FramingError, encode_message, read_message
 from .dap.relay import RelaySession
 from .gateway_api import GatewayAPI
 from .kernel_channel import KernelChannel
+from . import ssh
 from .state import Profile, socket_path, write_private
+from .vscode import attach_entry, merge_launch_entries
 
 
 async def resolve_kernel(api: GatewayAPI, wanted: str) -> dict[str, Any]:
@@ -151,4 +153,42 @@ async def attach(profile: Profile, kernel_ref: str, port: int | None) -> int:
               "Ctrl-C stops", flush=True)
 
     await server.serve(announce)
+    return 0
+
+
+async def kernel_dev_endpoint(api: GatewayAPI, kernel_id: str, timeout: float = 5.0) -> str:
+    """``gateway:PORT`` of a kernel-dev kernel's debugpy, once the kernel has announced it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        modes = await api.request("GET", "/api/kerneldock/kernels")
+        entry = next((m for m in modes if m["id"] == kernel_id), None)
+        if entry and entry.get("debug_endpoint"):
+            return entry["debug_endpoint"]
+        if asyncio.get_running_loop().time() >= deadline:
+            raise UsageError(f"kernel {kernel_id[:8]} is not in kernel-dev mode",
+                             fix="start it with the python3-kernel-dev kernelspec, or with "
+                                 "KERNEL_KERNELDOCK_DEBUG=wait in its env; notebook debugging: "
+                                 "'kerneldock attach KERNEL'")
+        await asyncio.sleep(0.25)
+
+
+async def attach_kernel_dev(profile: Profile, kernel_ref: str, port: int | None,
+                            sources: list[tuple[str, str]], write_launch: bool) -> int:
+    """Forward a kernel-dev kernel's debugpy over the existing SSH connection."""
+    api = GatewayAPI(profile.gateway_url, profile.token())
+    kernel = await resolve_kernel(api, kernel_ref)
+    endpoint = await kernel_dev_endpoint(api, kernel["id"])
+    port = port or next_free_port(5678)
+    if not port_is_free(port):
+        raise LocalError(f"local port 127.0.0.1:{port} is busy",
+                         fix=f"choose another with --port, e.g. --port {next_free_port(port + 1)}")
+    await asyncio.to_thread(ssh.add_forward, profile, port, endpoint)
+    launch = None
+    if write_launch:
+        launch = merge_launch_entries(Path.cwd(), [attach_entry(
+            f"kerneldock: kernel-dev ({profile.name})", port, sources)])
+    print(f"kerneldock: debugpy of kernel {kernel['id']} ({endpoint}) forwarded to 127.0.0.1:{port}"
+          + (f"\n  VS Code      {launch}: \"kerneldock: kernel-dev ({profile.name})\"" if launch else "")
+          + "\n  attach any DAP client there (justMyCode false); the forward lasts as long as "
+            "'kerneldock connect'", flush=True)
     return 0

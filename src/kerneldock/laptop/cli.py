@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attach", help="serve the Debug Adapter Protocol for a kernel on 127.0.0.1")
     p.add_argument("kernel", metavar="KERNEL", help="kernel id (or a unique prefix)")
     p.add_argument("--port", type=int, default=None, help="local DAP port (the one connect wrote to launch.json)")
+    p.add_argument("--kernel-dev", action="store_true",
+                   help="forward the debugpy of a kernel in kernel-dev mode (debug the kernel's own code)")
+    p.add_argument("--source", action="append", default=[], metavar="LOCAL=REMOTE",
+                   help="with --kernel-dev: map a local source folder to its path in the kernel (repeatable)")
+    p.add_argument("--no-launch-json", action="store_true", help="do not touch .vscode/launch.json")
     p.add_argument("--to", default=None, metavar="NAME")
     p.set_defaults(run=commands.run_attach)
 

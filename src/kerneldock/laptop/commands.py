@@ -171,11 +171,20 @@ def run_kernels(args) -> int:
 
 
 def run_attach(args) -> int:
-    from .attach import attach
+    from .attach import attach, attach_kernel_dev
 
     profile, _ = connected_profile(args.to)
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a port number")
+    if args.kernel_dev:
+        sources = []
+        for item in args.source:
+            local, sep, remote = item.partition("=")
+            if not sep or not local or not remote.startswith("/"):
+                raise UsageError(f"--source {item!r} is not LOCAL=/REMOTE/PATH")
+            sources.append((str(Path(local).expanduser().resolve()), remote))
+        return asyncio.run(attach_kernel_dev(profile, args.kernel, args.port, sources,
+                                             not args.no_launch_json))
     return asyncio.run(attach(profile, args.kernel, args.port))
 
 

@@ -263,7 +263,7 @@ async def connect(profile: Profile, *, repin: bool, port: int | None, as_json: b
         if write_launch:
             launch = merge_launch_entries(workspace, [attach_entry(
                 f"kerneldock: attach ({profile.name})", profile.attach_port,
-                "${workspaceFolder}", REMOTE_WORKSPACE)])
+                [("${workspaceFolder}", REMOTE_WORKSPACE)])])
 
         def publish(state: str) -> None:
             write_status(profile, {"pid": os.getpid(), "state": state, "name": profile.name,

@@ -36,13 +36,13 @@ def parse_jsonc(text: str) -> tuple[Any, bool]:
     return json.loads(cleaned), had_comments
 
 
-def attach_entry(name: str, port: int, local_root: str, remote_root: str) -> dict[str, Any]:
+def attach_entry(name: str, port: int, mappings: list[tuple[str, str]]) -> dict[str, Any]:
     return {
         "name": name,
         "type": "debugpy",
         "request": "attach",
         "connect": {"host": "127.0.0.1", "port": port},
-        "pathMappings": [{"localRoot": local_root, "remoteRoot": remote_root}],
+        "pathMappings": [{"localRoot": local, "remoteRoot": remote} for local, remote in mappings],
         "justMyCode": False,
     }
 

@@ -128,7 +128,9 @@ class RelaySession:
             raise KernelError(f"the kernel's debugger did not answer '{command}' within {timeout:g} s") from None
         content = reply.get("content") or {}
         if not content:
-            raise KernelError(f"the kernel's debugger cannot serve '{command}' now (is the session started?)")
+            raise KernelError(f"the kernel's debugger cannot serve '{command}': it is not started, or it "
+                              "is off because the kernel runs in kernel-dev mode (then use "
+                              "'kerneldock attach --kernel-dev KERNEL')")
         return content
 
     async def internal(self, command: str, arguments: Any) -> dict[str, Any]:

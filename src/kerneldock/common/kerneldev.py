@@ -1,0 +1,7 @@
+"""What the kernel, the gateway and the laptop agree on about kernel-dev mode."""
+
+MODES = ("listen", "wait")
+# Where debugpy of a kernel-dev kernel listens; the bastion's PermitOpen lists exactly these.
+DEBUG_PORTS = range(5700, 5720)
+# Written by the kernel beside its connection file, read by the gateway.
+SIDECAR_SUFFIX = ".kerneldock.json"
