@@ -5,3 +5,6 @@ MODES = ("listen", "wait")
 DEBUG_PORTS = range(5700, 5720)
 # Written by the kernel beside its connection file, read by the gateway.
 SIDECAR_SUFFIX = ".kerneldock.json"
+# The kernel's log file and its wanted log level, beside the connection file.
+LOG_SUFFIX = ".log"
+LOGLEVEL_SUFFIX = ".loglevel"

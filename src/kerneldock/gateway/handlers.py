@@ -19,7 +19,10 @@ from kernel_gateway.mixins import CORSMixin, JSONErrorsMixin, TokenAuthorization
 from kernel_gateway.services.kernels import handlers as kg_kernel_handlers
 from tornado import web
 
-from ..common.kerneldev import SIDECAR_SUFFIX
+import os
+import signal
+
+from ..common.kerneldev import LOG_SUFFIX, LOGLEVEL_SUFFIX, SIDECAR_SUFFIX
 
 log = logging.getLogger("KernelGatewayApp")
 
@@ -149,6 +152,58 @@ class KernelModesHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin,
             kernels.append(entry)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(kernels))
+
+
+class KernelLogHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin, JSONErrorsMixin, APIHandler):
+    """``/api/kerneldock/kernels/ID/log``: the kernel's log file (GET, from ``?offset=N``),
+    and its log level with the gateway's (POST ``{"level": "DEBUG"}``)."""
+
+    MAX_CHUNK = 256 * 1024
+
+    def _connection_file(self, kernel_id: str) -> str:
+        km = self.settings["kernel_manager"]
+        if kernel_id not in km:
+            raise web.HTTPError(404, "no kernel %s", kernel_id)
+        return km.get_kernel(kernel_id).connection_file
+
+    async def get(self, kernel_id: str):
+        path = self._connection_file(kernel_id) + LOG_SUFFIX
+        try:
+            offset = max(0, int(self.get_argument("offset", "0")))
+        except ValueError:
+            raise web.HTTPError(400, "offset must be a whole number") from None
+        text, end = "", offset
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(self.MAX_CHUNK)
+            text, end = data.decode("utf-8", "replace"), offset + len(data)
+        except FileNotFoundError:
+            pass
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"text": text, "offset": end}))
+
+    async def post(self, kernel_id: str):
+        path = self._connection_file(kernel_id)
+        try:
+            level = str(json.loads(self.request.body or b"{}").get("level", "")).upper()
+        except (ValueError, AttributeError):
+            raise web.HTTPError(400, "body must be a JSON object with a 'level'") from None
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise web.HTTPError(400, "level must be DEBUG, INFO, WARNING or ERROR")
+        for name in ("", "KernelGatewayApp", "tornado.access"):
+            logger = logging.getLogger(name)
+            logger.setLevel(level)
+            for handler in logger.handlers:  # traitlets filters at its handler too
+                handler.setLevel(level)
+        log.warning("gateway log level set to %s (kerneldock logs --level)", level)
+        with open(path + LOGLEVEL_SUFFIX, "w") as f:
+            f.write(level)
+        process = getattr(self.settings["kernel_manager"].get_kernel(kernel_id).provisioner, "process", None)
+        if process is not None:
+            os.kill(process.pid, signal.SIGUSR1)  # the kernel alone, not its process group
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"level": level}))
 
 
 def wrap_handler(cls: type) -> type:

@@ -22,8 +22,9 @@ class KerneldockPersonality(JupyterWebsocketPersonality):
     def create_request_handlers(self):
         """Called by ``KernelGatewayApp.init_webapp`` after logging is set up."""
         logscrub.install((os.environ.get("KG_AUTH_TOKEN", ""),))
-        result = [(url_path_join("/", self.parent.base_url, "api/kerneldock/kernels"),
-                   handlers.wrap_handler(handlers.KernelModesHandler))]
+        base = url_path_join("/", self.parent.base_url, "api/kerneldock/kernels")
+        result = [(base, handlers.wrap_handler(handlers.KernelModesHandler)),
+                  (base + r"/(?P<kernel_id>[\w-]+)/log", handlers.wrap_handler(handlers.KernelLogHandler))]
         for pattern, cls, *rest in super().create_request_handlers():
             if cls.__name__ == "MainKernelHandler":
                 cls = handlers.MainKernelHandler

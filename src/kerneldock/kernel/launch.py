@@ -51,5 +51,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if mode is None:
         configure_debugpy_on_first_start()
-    IPKernelApp.launch_instance(argv=argv)
+    app = IPKernelApp.instance()
+    app.initialize(argv)
+    if app.connection_file:
+        from . import logfile
+
+        logfile.install(app.abs_connection_file)
+    app.start()
     return 0

@@ -77,6 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default=None, metavar="NAME")
     p.set_defaults(run=commands.run_run)
 
+    p = sub.add_parser("logs", help="a kernel's log, through the tunnel")
+    p.add_argument("kernel", metavar="KERNEL", help="kernel id (or a unique prefix)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    p.add_argument("--level", choices=("debug", "info", "warning", "error"), default=None,
+                   help="first set the kernel's and the gateway's log level (at run time)")
+    p.add_argument("--to", default=None, metavar="NAME")
+    p.set_defaults(run=commands.run_logs)
+
+    p = sub.add_parser("monitor", help="live view of a kernel's Jupyter messages")
+    p.add_argument("kernel", metavar="KERNEL", help="kernel id (or a unique prefix)")
+    p.add_argument("--channel", action="append", default=[], help="only these channels (iopub, shell, control)")
+    p.add_argument("--type", action="append", default=[], help="only these msg_types (e.g. stream,debug_event)")
+    p.add_argument("--count", type=int, default=None, help="stop after this many messages")
+    p.add_argument("--to", default=None, metavar="NAME")
+    p.set_defaults(run=commands.run_monitor)
+
+    p = sub.add_parser("doctor", help="check each hop (ssh, host key, bastion, gateway, token, kernel, debugger)")
+    p.add_argument("kernel", metavar="KERNEL", nargs="?", help="also check this kernel")
+    p.add_argument("--to", default=None, metavar="NAME")
+    p.set_defaults(run=commands.run_doctor)
+
     p = sub.add_parser("exec", help="run code on a kernel and print its output")
     p.add_argument("kernel", metavar="KERNEL", help="kernel id (or a unique prefix)")
     p.add_argument("code", metavar="CODE", help="the code, or - to read it from standard input")

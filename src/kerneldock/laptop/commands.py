@@ -88,7 +88,7 @@ def connected_profile(name: str | None) -> tuple[Profile, dict[str, Any]]:
         profile = Profile.load(name)
         status = connecting.supervisor_alive(profile)
         if not status:
-            raise UsageError(f"{name!r} is not connected", fix=f"run 'kerneldock connect {profile.host or ''}'")
+            raise UsageError(f"{name!r} is not connected", fix=f"run '{profile.connect_command}'")
         return profile, status
     live = [(p, s) for p in Profile.all() if (s := connecting.supervisor_alive(p))]
     if not live:
@@ -212,3 +212,63 @@ def run_exec(args) -> int:
     sys.stdout.write(result.text)
     sys.stderr.write(result.stderr)
     return 0 if result.status == "ok" else 1
+
+
+def run_monitor(args) -> int:
+    from .monitor import monitor
+
+    profile, _ = connected_profile(args.to)
+    api = GatewayAPI(profile.gateway_url, profile.token())
+    split = lambda values: {v for item in values for v in item.split(",") if v}  # noqa: E731
+    return asyncio.run(monitor(api, args.kernel, split(args.channel), split(args.type), args.count))
+
+
+def run_logs(args) -> int:
+    """Print a kernel's log; --follow keeps printing; --level switches kernel and gateway."""
+    from .attach import resolve_kernel
+
+    profile, _ = connected_profile(args.to)
+    api = GatewayAPI(profile.gateway_url, profile.token())
+
+    async def logs() -> int:
+        kernel = await resolve_kernel(api, args.kernel)
+        path = f"/api/kerneldock/kernels/{kernel['id']}/log"
+        if args.level:
+            await api.request("POST", path, {"level": args.level})
+            print(f"kerneldock: log level of kernel {kernel['id'][:8]} and of the gateway set to "
+                  f"{args.level.upper()}", file=sys.stderr, flush=True)
+        offset = 0
+        deadline = None if args.follow else 0
+        while True:
+            chunk = await api.request("GET", f"{path}?offset={offset}")
+            sys.stdout.write(chunk["text"])
+            sys.stdout.flush()
+            offset = chunk["offset"]
+            if deadline is not None and not chunk["text"]:
+                return 0
+            if not chunk["text"]:
+                await asyncio.sleep(0.5)
+
+    try:
+        return asyncio.run(logs())
+    except KeyboardInterrupt:
+        return 0
+
+
+def run_doctor(args) -> int:
+    from .doctor import Finding, doctor
+
+    if args.to:
+        profile = Profile.load(args.to)
+    else:
+        profiles = Profile.all()
+        live = [p for p in profiles if connecting.supervisor_alive(p)]
+        if len(live) == 1 or (not live and len(profiles) == 1):
+            profile = (live or profiles)[0]
+        elif not profiles:
+            print(Finding("ssh", False, "no connection yet", "run 'kerneldock connect [USER@]HOST'").line())
+            return 1
+        else:
+            raise UsageError("several connections: " + ", ".join(p.name for p in profiles),
+                             fix="choose one with --to NAME")
+    return doctor(profile, args.kernel)

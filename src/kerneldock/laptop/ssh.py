@@ -161,7 +161,7 @@ def translate_ssh_error(stderr: str, profile: Profile, *, hop_host: str | None =
             f"the bastion's host key changed: pinned {fingerprint(pinned) if pinned else 'none'}, "
             f"offered {offered.group(1) if offered else 'a different key'}",
             fix=f"if the stack was recreated on purpose, accept the new key with "
-                f"'kerneldock connect {profile.host or ''} --repin'".replace("  ", " "))
+                f"'{profile.connect_command} --repin'")
     if "Permission denied" in text:
         return SshError(f"{target} refused authentication ({last})",
                         fix="is your public key in the stack's KERNELDOCK_AUTHORIZED_KEYS? "

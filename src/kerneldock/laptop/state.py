@@ -76,12 +76,16 @@ class Profile:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.local_port}"
 
+    @property
+    def connect_command(self) -> str:
+        return "kerneldock connect" + (f" {self.host}" if self.host else "")
+
     def token(self) -> str:
         try:
             return self.token_file.read_text().strip()
         except FileNotFoundError:
             raise UsageError(f"no token stored for {self.name!r}",
-                             fix=f"run 'kerneldock connect {self.host or ''}'".replace(" '", "'")) from None
+                             fix=f"run '{self.connect_command}'") from None
 
     def save(self) -> None:
         write_private(self.folder / "profile.json", json.dumps(asdict(self), indent=2) + "\n")
