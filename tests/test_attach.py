@@ -6,21 +6,19 @@ the sources (``# @bp...``) and every stop is asserted by file and line.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.dap_client import DapClient
-from support.laptop import Laptop
+from support.laptop import connected
 from support.marks import marked_line
 from support.net import free_port, port_open
-from support.stack import Stack, run
+from support.stack import Stack, run, running_stack
 from support.wait import wait_until
 
 MATHLIB = '''\
@@ -64,25 +62,16 @@ print(round(area(2), 2))
 
 @pytest.fixture(scope="module")
 def stack(images):
-    stack = Stack(images)
-    try:
-        yield stack.up()
-        problems = stack.problems()
-        assert not problems, "unexpected WARNING/ERROR lines in container logs:\n" + "\n".join(problems)
-    finally:
-        stack.close()
+    with running_stack(images) as stack:
+        (stack.workspace / "mathlib.py").write_text(MATHLIB)
+        yield stack
 
 
 @pytest.fixture(scope="module")
 def user(stack):
-    user = Laptop(stack, "user")
-    (stack.workspace / "mathlib.py").write_text(MATHLIB)
-    (user.cwd / "analysis.py").write_text(ANALYSIS)
-    user.connect_detached()
-    try:
+    with connected(stack, "user") as user:
+        (user.cwd / "analysis.py").write_text(ANALYSIS)
         yield user
-    finally:
-        user.disconnect()
 
 
 @pytest.fixture

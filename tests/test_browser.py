@@ -11,18 +11,13 @@ saved in artifacts/.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 
 import pytest
 
-from support.http import http
-from support.laptop import VENV_BIN, Laptop
+from support.laptop import connected, jupyterlab
 from support.marks import marked_line
-from support.net import free_port
-from support.stack import ROOT, Stack
+from support.stack import ROOT, running_stack
 from support.wait import wait_until
 
 CHROMIUM = shutil.which("chromium")
@@ -38,54 +33,27 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def stack(images):
-    stack = Stack(images)
     # JupyterLab re-opens its session's kernel websocket while the kernel starts; the
     # gateway notes the replaced connection.
-    stack.allowed_log_problems.append(r"Replacing stale connection")
-    try:
-        yield stack.up()
-        problems = stack.problems()
-        assert not problems, "unexpected WARNING/ERROR lines in container logs:\n" + "\n".join(problems)
-    finally:
-        stack.close()
+    with running_stack(images, allowed_log_problems=(r"Replacing stale connection",)) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
 def lab(stack):
     """JupyterLab on 127.0.0.1, its kernels on the gateway behind ``kerneldock connect``."""
-    user = Laptop(stack, "browser")
-    user.connect_detached()
     notebook = {
         "cells": [{"cell_type": "code", "execution_count": None, "id": "debug-me", "metadata": {},
                    "outputs": [], "source": CELL}],
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (kerneldock)", "language": "python"}},
         "nbformat": 4, "nbformat_minor": 5,
     }
-    (user.cwd / "debug-me.ipynb").write_text(json.dumps(notebook))
-    port, token = free_port(), "browser-test-token"
-    env = {**os.environ, "HOME": str(user.home), "JUPYTER_GATEWAY_AUTH_TOKEN": stack.token,
-           "JUPYTER_CONFIG_DIR": str(user.home / "jupyter-config"),
-           "JUPYTER_DATA_DIR": str(user.home / "jupyter-data"),
-           "JUPYTER_RUNTIME_DIR": str(user.home / "jupyter-runtime")}
-    log = open(user.home / "jupyterlab.log", "w")
-    process = subprocess.Popen(
-        [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={user.cwd}",
-         f"--gateway-url={user.facts['gateway_url']}", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=user.cwd)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http("GET", url + "/api/status", token=token, timeout=5)[0] == 200, 90, "JupyterLab up")
-        yield url, token, user
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        user.disconnect()
+    token = "browser-test-token"
+    with connected(stack, "browser") as user:
+        (user.cwd / "debug-me.ipynb").write_text(json.dumps(notebook))
+        with jupyterlab(user, token, "127.0.0.1", "--LabApp.news_url=",
+                        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate") as url:
+            yield url, token, user
 
 
 def test_visual_debugger_stops_at_the_gutter_breakpoint(lab, stack):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +17,10 @@ import pytest
 from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.http import http
-from support.laptop import VENV_BIN, Laptop
+from support.laptop import Laptop, jupyterlab
 from support.net import free_port
 from support.netns import LaptopNamespace, can_make_namespaces
-from support.stack import ROOT, Stack, run
+from support.stack import run, running_stack
 from support.wait import wait_until
 
 
@@ -49,11 +48,10 @@ def laptop():
 
 @pytest.fixture(scope="module")
 def stack(images, laptop):
-    stack = Stack(images, extra_env={"KERNELDOCK_SSH_BIND": laptop.host_ip})
-    try:
-        yield stack.up()
-    finally:
-        stack.close()
+    # The connect tests provoke a wrong token and stop the gateway on purpose.
+    with running_stack(images, extra_env={"KERNELDOCK_SSH_BIND": laptop.host_ip},
+                       allowed_log_problems=(r" 401 GET /api/kernelspecs", r"received signal 15, stopping")) as stack:
+        yield stack
 
 
 def in_ns_http(ns: LaptopNamespace, url: str, token: str) -> int:
@@ -114,20 +112,8 @@ def test_launch_json_merge_keeps_the_users_entries(user):
 
 
 def test_jupyterlab_uses_the_gateway_through_the_tunnel(user, stack, laptop, run_async):
-    lab_port, lab_token = free_port(), "lab-token-for-test"
-    env = {**os.environ, "HOME": str(user.home), "JUPYTER_GATEWAY_AUTH_TOKEN": stack.token,
-           "JUPYTER_CONFIG_DIR": str(user.home / "jupyter-config"), "JUPYTER_DATA_DIR": str(user.home / "jupyter-data"),
-           "JUPYTER_RUNTIME_DIR": str(user.home / "jupyter-runtime")}
-    log = open(user.home / "jupyterlab.log", "w")
-    lab = subprocess.Popen(laptop.command(
-        str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--ip={laptop.ns_ip}",
-        f"--port={lab_port}", f"--IdentityProvider.token={lab_token}",
-        f"--gateway-url={user.facts['gateway_url']}", f"--notebook-dir={user.cwd}"),
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    lab_url = f"http://{laptop.ns_ip}:{lab_port}"
-    try:
-        wait_until(lambda: http("GET", lab_url + "/api/kernelspecs", token=lab_token, timeout=5)[0] == 200,
-                   90, "JupyterLab answering")
+    lab_token = "lab-token-for-test"
+    with jupyterlab(user, lab_token, laptop.ns_ip) as lab_url:
         specs = http("GET", lab_url + "/api/kernelspecs", token=lab_token)[1]
         spec = specs["kernelspecs"][specs["default"]]["spec"]
         assert spec["metadata"]["debugger"] is True
@@ -146,13 +132,6 @@ def test_jupyterlab_uses_the_gateway_through_the_tunnel(user, stack, laptop, run
         assert result.status == "ok"
         hostname, answer = result.stdout.split()
         assert answer == "42" and hostname == stack.container("gateway")[:12]
-    finally:
-        lab.send_signal(signal.SIGTERM)
-        try:
-            lab.wait(20)
-        except subprocess.TimeoutExpired:
-            lab.kill()
-        log.close()
 
 
 def test_tunnel_comes_back_on_the_same_port_after_ssh_dies(user, stack, laptop):

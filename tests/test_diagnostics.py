@@ -12,32 +12,23 @@ import pytest
 
 from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
-from support.laptop import Laptop
-from support.stack import Stack, run
+from support.laptop import connected
+from support.stack import run, running_stack
 from support.wait import wait_until
 
 
 @pytest.fixture(scope="module")
 def stack(images):
-    stack = Stack(images)
-    # The doctor test stops the gateway on purpose; kerneldock's own switch notes the level.
-    stack.allowed_log_problems += [r"gateway log level set to", r" 401 GET /api/kernelspecs"]
-    try:
-        yield stack.up()
-        problems = stack.problems()
-        assert not problems, "unexpected WARNING/ERROR lines in container logs:\n" + "\n".join(problems)
-    finally:
-        stack.close()
+    # kerneldock's own level switch notes itself; doctor probes the gateway without a token.
+    with running_stack(images, allowed_log_problems=(r"gateway log level set to",
+                                                     r" 401 GET /api/kernelspecs")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
 def user(stack):
-    user = Laptop(stack, "diagnostics")
-    user.connect_detached()
-    try:
+    with connected(stack, "diagnostics") as user:
         yield user
-    finally:
-        user.disconnect()
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +72,7 @@ def test_monitor_shows_a_cell_and_its_replies(user, stack, kernel):
         wait_until(lambda: lines.append(monitor.stdout.readline()) or
                    any("stream" in l and f"parent={request_id[:8]}" in l for l in lines), 30, "monitor output")
         seen = "".join(lines)
-        assert f"execute_input" in seen and f"parent={request_id[:8]}" in seen
+        assert "execute_input" in seen and f"parent={request_id[:8]}" in seen
         assert "seen by the monitor" in seen
         assert all(line.startswith("iopub") for line in lines if line.strip())
     finally:

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 
 from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.dap_client import DapClient
-from support.laptop import Laptop
+from support.laptop import connected
 from support.marks import marked_line
 from support.net import free_port
-from support.stack import ROOT, Stack
+from support.stack import ROOT, running_stack
 from support.wait import wait_until
 
 SOURCE_ROOT = ROOT / "examples" / "kernels" / "src"
@@ -28,23 +27,14 @@ REMOTE_ROOT = "/opt/kerneldock/user/src"
 
 @pytest.fixture(scope="module")
 def stack(images):
-    stack = Stack(images)
-    try:
-        yield stack.up()
-        problems = stack.problems()
-        assert not problems, "unexpected WARNING/ERROR lines in container logs:\n" + "\n".join(problems)
-    finally:
-        stack.close()
+    with running_stack(images) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
 def user(stack):
-    user = Laptop(stack, "kerneldev")
-    user.connect_detached()
-    try:
+    with connected(stack, "kerneldev") as user:
         yield user
-    finally:
-        user.disconnect()
 
 
 @pytest.fixture

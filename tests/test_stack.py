@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,7 @@ from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.http import http
 from support.marks import marked_line
-from support.stack import ROOT, Stack, Tunnel, run
+from support.stack import ROOT, Stack, Tunnel, run, running_stack
 
 SECRET = "gateway-only-secret-8d1f"
 OVERRIDE = f"""
@@ -30,13 +29,8 @@ services:
 
 @pytest.fixture(scope="module")
 def stack(images):
-    stack = Stack(images, override=OVERRIDE)
-    try:
-        yield stack.up()
-        problems = stack.problems()
-        assert not problems, "unexpected WARNING/ERROR lines in container logs:\n" + "\n".join(problems)
-    finally:
-        stack.close()
+    with running_stack(images, override=OVERRIDE) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,10 @@ optionally inside a laptop network namespace."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,47 @@ class Laptop:
 
     def disconnect(self) -> None:
         self.kerneldock("disconnect")
+
+
+@contextlib.contextmanager
+def connected(stack: Stack, name: str, ns: LaptopNamespace | None = None):
+    """A user whose ``kerneldock connect --detach`` is up for the block."""
+    user = Laptop(stack, name, ns)
+    user.connect_detached()
+    try:
+        yield user
+    finally:
+        user.disconnect()
+
+
+@contextlib.contextmanager
+def jupyterlab(user: Laptop, token: str, ip: str = "127.0.0.1", *extra: str):
+    """A real JupyterLab (pip) whose kernels are on the gateway behind the user's tunnel;
+    yields its URL. Runs inside the user's namespace when the user has one."""
+    from .http import http
+    from .net import free_port
+    from .wait import wait_until
+
+    port = free_port()
+    env = {**os.environ, "HOME": str(user.home), "JUPYTER_GATEWAY_AUTH_TOKEN": user.stack.token,
+           "JUPYTER_CONFIG_DIR": str(user.home / "jupyter-config"),
+           "JUPYTER_DATA_DIR": str(user.home / "jupyter-data"),
+           "JUPYTER_RUNTIME_DIR": str(user.home / "jupyter-runtime")}
+    log = open(user.home / "jupyterlab.log", "w")
+    process = subprocess.Popen(user.command(
+        str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--ip={ip}", f"--port={port}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={user.cwd}",
+        f"--gateway-url={user.facts['gateway_url']}", *extra),
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=user.cwd)
+    url = f"http://{ip}:{port}"
+    try:
+        wait_until(lambda: http("GET", url + "/api/status", token=token, timeout=5)[0] == 200, 90,
+                   "JupyterLab answering")
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

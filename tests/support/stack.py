@@ -7,6 +7,7 @@ checked for WARNING/ERROR lines at teardown.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -176,3 +177,16 @@ class Tunnel:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def running_stack(images: dict[str, str], *, allowed_log_problems: tuple[str, ...] = (), **kwargs):
+    """A started stack for a test module; its logs must hold no unexpected WARNING/ERROR."""
+    stack = Stack(images, **kwargs)
+    stack.allowed_log_problems += list(allowed_log_problems)
+    try:
+        yield stack.up()
+        problems = stack.problems()
+        assert not problems, "unexpected WARNING/ERROR lines in container logs:\n" + "\n".join(problems)
+    finally:
+        stack.close()
