@@ -5,6 +5,7 @@ with the gateway stopped: it names the failing hop)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 
 from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
-from support.laptop import connected
+from support.http import http
+from support.laptop import Laptop, connected
 from support.stack import run, running_stack
 from support.wait import wait_until
 
@@ -124,3 +126,17 @@ def test_doctor_walks_the_hops(user, stack, kernel):
     finally:
         run(["docker", "start", gateway], timeout=60)
         wait_until(lambda: stack.health(gateway) == "healthy", 60, "gateway healthy again")
+
+
+def test_connect_via_docker_exec_needs_no_published_port(stack):
+    # The bastion's sshd reached through 'docker exec -i BASTION sshd -i': no port at all.
+    user = Laptop(stack, "viaexec")
+    result = user.kerneldock("connect", "--project", stack.project, "--identity", str(stack.key),
+                             "--via", "docker-exec", "--detach", "--json")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    try:
+        status, specs = http("GET", facts["gateway_url"] + "/api/kernelspecs", token=stack.token)
+        assert status == 200 and "python3" in specs["kernelspecs"]
+    finally:
+        user.disconnect()

@@ -76,7 +76,7 @@ def detach(args, profile: Profile) -> int:
         print(message, file=sys.stderr)
         return 1
     info = json.loads(line)
-    connecting.print_facts(info, args.json)
+    connecting.print_facts(info, args.json, detached=True)
     if not args.json:
         print(f"  running in the background (pid {child.pid}); 'kerneldock disconnect' stops it")
     return 0

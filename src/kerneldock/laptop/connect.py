@@ -213,7 +213,7 @@ def facts(profile: Profile, fingerprint: str, launch_json: Path | None, tunnel: 
     }
 
 
-def print_facts(info: dict[str, Any], as_json: bool) -> None:
+def print_facts(info: dict[str, Any], as_json: bool, detached: bool = False) -> None:
     if as_json:
         print(json.dumps(info), flush=True)
         return
@@ -226,7 +226,8 @@ def print_facts(info: dict[str, Any], as_json: bool) -> None:
     if info["launch_json"]:
         lines.append(f"  VS Code      {info['launch_json']}: \"kerneldock: attach ({info['name']})\" "
                      f"-> 127.0.0.1:{info['attach_port']} (run 'kerneldock attach KERNEL' first)")
-    lines.append("  Ctrl-C closes the tunnel; 'kerneldock status' shows it")
+    if not detached:
+        lines.append("  Ctrl-C closes the tunnel; 'kerneldock status' shows it")
     print("\n".join(lines), flush=True)
 
 

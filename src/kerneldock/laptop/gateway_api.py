@@ -37,13 +37,13 @@ class GatewayAPI:
         try:
             response = await AsyncHTTPClient().fetch(request)
         except HTTPClientError as error:
-            raise self._translate(error, method, path) from None
+            raise self.translate_error(error, method, path) from None
         except OSError as error:
             raise GatewayError(f"cannot reach {self.base_url} ({error.strerror or error})",
                                fix="is the tunnel up? run 'kerneldock status'") from None
         return json.loads(response.body) if response.body else None
 
-    def _translate(self, error: HTTPClientError, method: str, path: str) -> Exception:
+    def translate_error(self, error: HTTPClientError, method: str, path: str) -> Exception:
         message = ""
         if error.response is not None and error.response.body:
             try:

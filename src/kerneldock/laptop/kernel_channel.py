@@ -65,7 +65,7 @@ class KernelChannel:
             if error.code == 404:
                 raise KernelError(f"no kernel {self.kernel_id!r} on the gateway",
                                   fix="list them with 'kerneldock kernels'") from None
-            raise self.api._translate(error, "GET", f"/api/kernels/{self.kernel_id}/channels") from None
+            raise self.api.translate_error(error, "GET", f"/api/kernels/{self.kernel_id}/channels") from None
         except OSError as error:
             raise GatewayError(f"cannot open the kernel websocket ({error})",
                                fix="is the tunnel up? run 'kerneldock status'") from None
