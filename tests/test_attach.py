@@ -6,6 +6,9 @@ the sources (``# @bp...``) and every stop is asserted by file and line.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -365,3 +368,14 @@ def test_subprocess_of_a_debugged_cell_runs(editor, relay, notebook, stack):
         timeout=90)
     assert result.status == "ok" and result.stdout.strip() == "42"
     editor.ok("disconnect", {"restart": False})
+
+
+def test_tunnel_lost_mid_session_ends_cleanly(editor, relay, user, stack):
+    editor.vscode_attach(relay, mapping(stack), {})
+    status_file = user.home / "state" / "connections" / f"local-{stack.project}" / "status.json"
+    before = json.loads(status_file.read_text())
+    os.kill(before["ssh_pid"], signal.SIGKILL)
+    editor.event("terminated", timeout=10)
+    # kerneldock connect brings the tunnel back on the same port.
+    wait_until(lambda: (s := json.loads(status_file.read_text()))["state"] == "up" and s["reconnects"] > before["reconnects"],
+               10, "tunnel back")
