@@ -19,7 +19,7 @@ from kerneldock.laptop.kernel_channel import KernelChannel
 from support.http import http
 from support.laptop import Laptop, jupyterlab
 from support.net import free_port
-from support.netns import LaptopNamespace, can_make_namespaces
+from support.netns import DockerHostSshd, LaptopNamespace, can_make_namespaces
 from support.stack import run, running_stack
 from support.wait import wait_until
 
@@ -231,3 +231,26 @@ def test_gateway_not_running_is_named(laptop, stack):
         assert "gateway: no running gateway of stack" in without_token.stderr
     finally:
         run(["docker", "start", stack.container("gateway")], timeout=60)
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="openssh-server is not installed (scripts/host-deps)")
+def test_connect_to_a_remote_docker_host_by_its_ssh_login(laptop, stack):
+    # kerneldock connect dockerhost: docker commands and the jump go through the user's
+    # own SSH login to the Docker host (here a real sshd on the host's end of the link).
+    sshd = DockerHostSshd(laptop, stack.dir / "dockerhost", stack.key, free_port()).start()
+    try:
+        wait_until(lambda: laptop.run(sys.executable, "-c",
+                                      f"import socket; socket.create_connection(('{laptop.host_ip}', {sshd.port}), 2)",
+                                      check=False).returncode == 0, 20, "docker host sshd listening")
+        other = Laptop(stack, "remote", laptop)
+        env = {"KERNELDOCK_SSH_CONFIG": sshd.ssh_config}
+        result = other.kerneldock("connect", "dockerhost", "--project", stack.project,
+                                  "--ssh-port", str(stack.ssh_port), "--bastion-host", laptop.host_ip,
+                                  "--identity", str(stack.key), "--detach", "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        facts = json.loads(result.stdout)
+        assert facts["host"] == "dockerhost" and Path(facts["token_file"]).read_text().strip() == stack.token
+        assert in_ns_http(laptop, facts["gateway_url"] + "/api/kernelspecs", stack.token) == 200
+        other.kerneldock("disconnect", env=env)
+    finally:
+        sshd.close()

@@ -62,3 +62,41 @@ class LaptopNamespace:
                 run(["kill", "-9", pid], check=False)
             run(["ip", "link", "del", self.host_if], check=False)
             run(["ip", "netns", "del", self.name], check=False)
+
+
+class DockerHostSshd:
+    """A real OpenSSH server on the host's end of the laptop link, standing in for the user's
+    SSH login to a remote Docker host (root, key only, its own host key)."""
+
+    def __init__(self, ns: LaptopNamespace, folder, key, port: int):
+        self.ns, self.folder, self.port = ns, folder, port
+        folder.mkdir(parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "host_key")])
+        (folder / "authorized_keys").write_text((key.parent / (key.name + ".pub")).read_text())
+        (folder / "sshd_config").write_text(
+            f"Port {port}\nListenAddress {ns.host_ip}\nHostKey {folder / 'host_key'}\nPidFile none\n"
+            f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+            "AllowTcpForwarding yes\n")
+        host_key = (folder / "host_key.pub").read_text().split()
+        (folder / "known_hosts").write_text(f"[{ns.host_ip}]:{port} {host_key[0]} {host_key[1]}\n")
+        # The laptop's ssh config: the Docker host is "dockerhost" to the user.
+        (folder / "laptop_ssh_config").write_text(
+            f"Host dockerhost\n  HostName {ns.host_ip}\n  Port {port}\n  User root\n  IdentityFile {key}\n"
+            f"  IdentitiesOnly yes\n  UserKnownHostsFile {folder / 'known_hosts'}\n  StrictHostKeyChecking yes\n")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def ssh_config(self) -> str:
+        return str(self.folder / "laptop_ssh_config")
+
+    def start(self) -> "DockerHostSshd":
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(self.folder / "sshd_config")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return self
+
+    def close(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)

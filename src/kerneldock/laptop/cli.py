@@ -16,8 +16,8 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
                         help="the bastion's port on the Docker host's loopback (2222)")
     parser.add_argument("--identity", "-i", default=None, help="private key for the bastion")
     parser.add_argument("--bastion-host", default=None, metavar="ADDRESS",
-                        help="the bastion's published address when it is reachable directly "
-                             "(KERNELDOCK_SSH_BIND on the stack); default: the Docker host's loopback")
+                        help="the address the bastion is published on (KERNELDOCK_SSH_BIND on the "
+                             "stack), as the Docker host sees it; default: its loopback")
     parser.add_argument("--via", choices=("port", "docker-exec"), default=None,
                         help="reach the bastion through its published port (default) or "
                              "through 'docker exec' with no published port at all")

@@ -10,6 +10,7 @@ on every connection with ``StrictHostKeyChecking=yes``.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
 import subprocess
@@ -25,11 +26,18 @@ def where(profile: Profile) -> str:
     return "this machine" if profile.host is None else profile.host
 
 
+def user_config() -> list[str]:
+    """``-F FILE`` when KERNELDOCK_SSH_CONFIG names an ssh config to use instead of ~/.ssh/config
+    (passed on to ProxyJump's ssh too)."""
+    path = os.environ.get("KERNELDOCK_SSH_CONFIG", "").strip()
+    return ["-F", path] if path else []
+
+
 def docker_command(profile: Profile, *args: str) -> list[str]:
     """``docker ARGS`` on the stack's Docker host (through the user's own SSH when remote)."""
     if profile.host is None:
         return ["docker", *args]
-    return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", profile.host, "--",
+    return ["ssh", *user_config(), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", profile.host, "--",
             shlex.join(["docker", *args])]
 
 
@@ -107,6 +115,7 @@ def control_path(profile: Profile) -> str:
 def bastion_options(profile: Profile) -> list[str]:
     """Options every ssh to the bastion uses: pinned key, keepalives, how to get there."""
     options = [
+        *user_config(),
         "-p", str(profile.ssh_port),
         "-o", "BatchMode=yes",
         "-o", "StrictHostKeyChecking=yes",
@@ -123,13 +132,14 @@ def bastion_options(profile: Profile) -> list[str]:
         bastion = find_container(profile, "bastion")
         proxy = shlex.join(docker_command(profile, "exec", "-i", bastion, "/usr/sbin/sshd", "-i"))
         options += ["-o", f"ProxyCommand={proxy}"]
-    elif profile.host is not None and profile.bastion_host is None:
+    elif profile.host is not None:
         options += ["-J", profile.host]
     return options
 
 
 def bastion_destination(profile: Profile) -> str:
-    """user@address of the bastion as ssh sees it (after the jump, if any)."""
+    """user@address of the bastion as seen from the Docker host (the jump host), or from
+    here for a local stack: its loopback unless the stack publishes it elsewhere."""
     return f"kerneldock@{profile.bastion_host or '127.0.0.1'}"
 
 
