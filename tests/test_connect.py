@@ -251,6 +251,10 @@ def test_connect_to_a_remote_docker_host_by_its_ssh_login(laptop, stack):
         facts = json.loads(result.stdout)
         assert facts["host"] == "dockerhost" and Path(facts["token_file"]).read_text().strip() == stack.token
         assert in_ns_http(laptop, facts["gateway_url"] + "/api/kernelspecs", stack.token) == 200
-        other.kerneldock("disconnect", env=env)
+        assert other.kerneldock("disconnect", env=env).returncode == 0
+        # Nothing left behind: no ssh process, no forward.
+        with pytest.raises(ProcessLookupError):
+            os.kill(facts["ssh_pid"], 0)
+        assert in_ns_http(laptop, facts["gateway_url"] + "/api/kernelspecs", stack.token) == -1
     finally:
         sshd.close()
