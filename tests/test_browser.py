@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 
@@ -79,15 +80,24 @@ def test_visual_debugger_stops_at_the_gutter_breakpoint(lab, stack):
             cell = page.locator(".jp-Notebook .jp-Cell").first
             gutter_element = cell.locator(".cm-breakpoint-gutter").first
 
+            pressed = page.locator(".jp-DebuggerBugButton[aria-pressed='true'], "
+                                   ".jp-DebuggerBugButton [aria-pressed='true']")
+            clicks = []
+
             def debugger_on():
-                if not gutter_element.is_visible():
-                    pressed = page.locator(".jp-DebuggerBugButton[aria-pressed='true'], "
-                                           ".jp-DebuggerBugButton [aria-pressed='true']")
-                    if pressed.count() == 0:
-                        bug.click()
-                    return False
-                return True
-            wait_until(debugger_on, 60, "debugger on for the notebook", interval=1.0)
+                if gutter_element.is_visible():
+                    return True
+                if pressed.count() == 0:
+                    bug.click()
+                    clicks.append(time.monotonic())
+                elif time.monotonic() - clicks[-1] > 15:
+                    bug.click()  # on, but no breakpoint gutter after 15 s: off, and on again
+                return False
+            try:
+                wait_until(debugger_on, 90, "debugger on for the notebook", interval=1.0)
+            except TimeoutError:
+                page.screenshot(path=str(ARTIFACTS / "jupyterlab-debugger-not-on.png"))
+                raise
             sidebar = page.locator(".jp-DebuggerSidebar").first
             if not sidebar.is_visible():
                 page.locator("li[data-id='jp-debugger-sidebar']").first.click()
