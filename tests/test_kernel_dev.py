@@ -91,13 +91,14 @@ def test_kernel_dev_wait_mode_stops_in_init_then_do_execute(api, user, stack, ru
                 assert result.status == "ok" and result.results[0]["text/plain"] == "42"
 
                 # The kernel's own async work, interrupted through the gateway.
+                output = channel.subscribe()
                 slow = asyncio.ensure_future(channel.execute("%slow 30 olleh", timeout=60), loop=loop)
-                loop.run_until_complete(asyncio.sleep(1.5))
+                loop.run_until_complete(asyncio.wait_for(stream_text(output, "thinking"), 30))
                 loop.run_until_complete(api.request("POST", f"/api/kernels/{kernel['id']}/interrupt"))
                 interrupted = loop.run_until_complete(asyncio.wait_for(slow, 10))
-                assert interrupted.stdout == "interrupted\n"
+                assert interrupted.stdout == "thinking for 30 s\ninterrupted\n"
                 answered = loop.run_until_complete(channel.execute("%slow 0.1 olleh", timeout=30))
-                assert answered.stdout == "hello\n"
+                assert answered.stdout == "thinking for 0.1 s\nhello\n"
                 loop.run_until_complete(channel.close())
             finally:
                 loop.close()
@@ -105,6 +106,15 @@ def test_kernel_dev_wait_mode_stops_in_init_then_do_execute(api, user, stack, ru
             editor.close()
     finally:
         run_async(api.shutdown_kernel(kernel["id"]))
+
+
+async def stream_text(queue: asyncio.Queue, text: str) -> None:
+    """Until a stream message containing ``text`` arrives on the subscriber queue."""
+    while True:
+        message = await queue.get()
+        assert message is not None, "kernel websocket closed"
+        if message["header"]["msg_type"] == "stream" and text in message["content"]["text"]:
+            return
 
 
 async def open_channel(api: GatewayAPI, kernel_id: str):

@@ -52,6 +52,7 @@ class SlowKernel(IPythonKernel):
         # The gateway interrupts a kernel with SIGINT; during our own work it cancels the
         # work instead of raising KeyboardInterrupt somewhere in the event loop.
         loop.add_signal_handler(signal.SIGINT, self.current_work.cancel)
+        self.send_response(self.iopub_socket, "stream", {"name": "stdout", "text": f"thinking for {seconds:g} s\n"})
         try:
             return await self.current_work
         except asyncio.CancelledError:
