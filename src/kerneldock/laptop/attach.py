@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..common.errors import KernelError, LocalError, UsageError
-from .connect import port_is_free, next_free_port
+from ..common.errors import KernelError, UsageError
+from .connect import choose_local_port
 from .dap.cells import Cell
 from .dap.framing import FramingError, encode_message, read_message
 from .dap.relay import RelaySession
@@ -38,6 +38,9 @@ async def resolve_kernel(api: GatewayAPI, wanted: str) -> dict[str, Any]:
         raise KernelError(f"no kernel {wanted!r} on the gateway (running: {known})",
                           fix="list them with 'kerneldock kernels'")
     raise KernelError(f"{wanted!r} matches {len(matches)} kernels", fix="give more of the id")
+
+
+DEFAULT_DAP_PORT = 5678  # debugpy's customary port, as in the seed guide
 
 
 def control_socket(profile: Profile, kernel_id: str) -> str:
@@ -131,20 +134,23 @@ class AttachServer:
         writer.close()
 
 
-def choose_attach_port(profile: Profile, requested: int | None) -> int:
-    port = requested or profile.attach_port
-    if port is None:
-        return next_free_port(5678)
-    if not port_is_free(port):
-        raise LocalError(f"local port 127.0.0.1:{port} is busy",
-                         fix=f"choose another with --port, e.g. --port {next_free_port(port + 1)}")
-    return port
+def attach_records(profile: Profile) -> list[dict]:
+    """The running ``kerneldock attach`` servers of a connection (records they write)."""
+    records = []
+    for path in profile.folder.glob("attach-*.json"):
+        try:
+            record = json.loads(path.read_text())
+            os.kill(record["pid"], 0)
+        except (ValueError, KeyError, OSError):
+            continue
+        records.append(record)
+    return records
 
 
 async def attach(profile: Profile, kernel_ref: str, port: int | None) -> int:
     api = GatewayAPI(profile.gateway_url, profile.token())
     kernel = await resolve_kernel(api, kernel_ref)
-    port = choose_attach_port(profile, port)
+    port = choose_local_port(port or profile.attach_port, DEFAULT_DAP_PORT)
     server = AttachServer(profile, kernel, port)
 
     def announce() -> None:
@@ -178,10 +184,7 @@ async def attach_kernel_dev(profile: Profile, kernel_ref: str, port: int | None,
     api = GatewayAPI(profile.gateway_url, profile.token())
     kernel = await resolve_kernel(api, kernel_ref)
     endpoint = await kernel_dev_endpoint(api, kernel["id"])
-    port = port or next_free_port(5678)
-    if not port_is_free(port):
-        raise LocalError(f"local port 127.0.0.1:{port} is busy",
-                         fix=f"choose another with --port, e.g. --port {next_free_port(port + 1)}")
+    port = choose_local_port(port, DEFAULT_DAP_PORT)
     await asyncio.to_thread(ssh.add_forward, profile, port, endpoint)
     launch = None
     if write_launch:

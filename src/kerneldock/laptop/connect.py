@@ -48,6 +48,17 @@ def next_free_port(start: int, avoid: set[int] = frozenset()) -> int:
     raise LocalError(f"no free local port in {start}-{start + 199}", fix="choose one with --port")
 
 
+def choose_local_port(requested: int | None, default_start: int) -> int:
+    """``requested`` if it is free (else an error naming a free one), or the first free
+    port from ``default_start``."""
+    if requested is None:
+        return next_free_port(default_start)
+    if not port_is_free(requested):
+        raise LocalError(f"local port 127.0.0.1:{requested} is busy",
+                         fix=f"choose another with --port, e.g. --port {next_free_port(requested + 1)}")
+    return requested
+
+
 def supervisor_alive(profile: Profile) -> dict[str, Any] | None:
     status = read_status(profile)
     if not status:
@@ -65,13 +76,7 @@ def choose_ports(profile: Profile, requested: int | None) -> None:
     if running:
         raise LocalError(f"already connected to {profile.name!r} (pid {running['pid']}, "
                          f"{running.get('gateway_url')})", fix="use it, or stop it with 'kerneldock disconnect'")
-    port = requested or profile.local_port
-    if port is None:
-        port = next_free_port(DEFAULT_LOCAL_PORT)
-    elif not port_is_free(port):
-        suggestion = next_free_port(port + 1)
-        raise LocalError(f"local port 127.0.0.1:{port} is busy",
-                         fix=f"choose another with --port, e.g. --port {suggestion}")
+    port = choose_local_port(requested or profile.local_port, DEFAULT_LOCAL_PORT)
     profile.local_port = port
     if profile.attach_port is None or profile.attach_port == port:
         profile.attach_port = next_free_port(port + 1, avoid={port})

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from ..common.errors import KerneldockError, TokenError
 from . import ssh
 from .connect import port_is_free, supervisor_alive
+from .attach import attach_records, resolve_kernel
 from .gateway_api import GatewayAPI
 from .kernel_channel import KernelChannel
-from .run_cells import attach_records
 from .state import Profile
 
 
@@ -82,8 +82,6 @@ async def check(profile: Profile, kernel_ref: str | None) -> list[Finding]:
 
 
 async def check_kernel(api: GatewayAPI, kernel_ref: str) -> list[Finding]:
-    from .attach import resolve_kernel
-
     try:
         kernel = await resolve_kernel(api, kernel_ref)
     except KerneldockError as error:

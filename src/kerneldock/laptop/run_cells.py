@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 from ..common.errors import KernelError, UsageError
-from .attach import resolve_kernel
+from .attach import attach_records, resolve_kernel
 from .dap.cells import Cell, cell_at, parse_cells
 from .gateway_api import GatewayAPI
 from .kernel_channel import KernelChannel
@@ -32,18 +31,6 @@ def split_target(target: str) -> tuple[Path, int | None]:
     if not file.is_file():
         raise UsageError(f"{path} is not a file")
     return file, line
-
-
-def attach_records(profile: Profile) -> list[dict]:
-    records = []
-    for path in profile.folder.glob("attach-*.json"):
-        try:
-            record = json.loads(path.read_text())
-            os.kill(record["pid"], 0)
-        except (ValueError, KeyError, OSError):
-            continue
-        records.append(record)
-    return records
 
 
 async def ask_relay(socket: str, file: Path, cell: Cell, stop_on_entry: bool) -> dict:

@@ -9,6 +9,7 @@ on every connection with ``StrictHostKeyChecking=yes``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -90,8 +91,6 @@ def fetch_token(profile: Profile) -> str:
 
 def fingerprint(key: str) -> str:
     """``SHA256:...`` of a public key line, as ssh-keygen prints it."""
-    import base64
-
     blob = base64.b64decode(key.split()[1])
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 

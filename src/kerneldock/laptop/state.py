@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class Profile:
     bastion_host: str | None = None  # a bastion published on a reachable address: no jump
     local_port: int | None = None
     attach_port: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def name_for(host: str | None, project: str) -> str:
