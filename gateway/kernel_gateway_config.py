@@ -30,6 +30,7 @@ c.KernelGatewayApp.kernel_websocket_connection_class = (
 # kernel is reachable even from inside the container's network, and ipykernel has no
 # plain-TCP warning to give.
 c.KernelManager.transport = "ipc"
+# The folder is private; the kernel manager names each kernel's socket files after its id.
 c.KernelManager.ip = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kerneldock-ipc", "kernel")
 os.makedirs(os.path.dirname(c.KernelManager.ip), mode=0o700, exist_ok=True)
 
@@ -42,10 +43,18 @@ c.KernelGatewayApp.env_process_whitelist = ["HOME", "LANG", "TMPDIR", "KERNELDOC
 
 c.KernelGatewayApp.max_kernels = _env_int("KERNELDOCK_MAX_KERNELS", 0) or None
 
+# kerneldock's kernel manager: the limit above counts kernels still starting, a pool of
+# started kernels serves start requests, the culler spares kernels stopped in a debugger.
+c.KernelGatewayApp.kernel_manager_class = "kerneldock.gateway.manager.KerneldockKernelManager"
+c.KerneldockKernelManager.pool_size = _env_int("KERNELDOCK_POOL_SIZE", 2)
+c.KerneldockKernelManager.pool_kernel = os.environ.get("KERNELDOCK_POOL_KERNEL", "").strip()
+if c.KerneldockKernelManager.pool_size < 0:
+    raise SystemExit("ERROR[config] gateway: KERNELDOCK_POOL_SIZE must be 0 or more")
+
 # Idle culling (jupyter_server's): off by default; seconds when set.
-c.MappingKernelManager.cull_idle_timeout = _env_int("KERNELDOCK_CULL_IDLE_TIMEOUT", 0)
-c.MappingKernelManager.cull_interval = _env_int("KERNELDOCK_CULL_INTERVAL", 60)
-c.MappingKernelManager.cull_connected = os.environ.get("KERNELDOCK_CULL_CONNECTED", "") == "1"
+c.KerneldockKernelManager.cull_idle_timeout = _env_int("KERNELDOCK_CULL_IDLE_TIMEOUT", 0)
+c.KerneldockKernelManager.cull_interval = _env_int("KERNELDOCK_CULL_INTERVAL", 60)
+c.KerneldockKernelManager.cull_connected = os.environ.get("KERNELDOCK_CULL_CONNECTED", "") == "1"
 
 c.KernelGatewayApp.log_level = os.environ.get("KERNELDOCK_LOG_LEVEL", "INFO").upper()
 c.KernelGatewayApp.log_format = "%(levelname)s[%(asctime)s.%(msecs)03d] %(name)s: %(message)s"

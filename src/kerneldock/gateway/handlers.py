@@ -11,16 +11,17 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
+import signal
 from http.client import responses
 from typing import Any
 
+from jupyter_client.jsonutil import json_default
 from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_escape, url_path_join
 from kernel_gateway.mixins import CORSMixin, JSONErrorsMixin, TokenAuthorizationMixin
 from kernel_gateway.services.kernels import handlers as kg_kernel_handlers
 from tornado import web
-
-import os
-import signal
 
 from ..common.kerneldev import LOG_SUFFIX, LOGLEVEL_SUFFIX, SIDECAR_SUFFIX
 
@@ -112,21 +113,34 @@ class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler
             isinstance(k, str) and isinstance(v, str) for k, v in env.items()
         ):
             raise web.HTTPError(400, "'env' must be an object of string values")
-        path = model.get("path")
-        if path is not None and not isinstance(path, str):
-            raise web.HTTPError(400, "'path' must be a string")
+        for key in ("path", "kernel_id"):
+            if model.get(key) is not None and not isinstance(model[key], str):
+                raise web.HTTPError(400, "'%s' must be a string", key)
         return model
 
     async def post(self):
-        """Starts a kernel; an unknown kernelspec name is a 404 naming the ones there are."""
+        """Starts a kernel (fresh or from the pool); an unknown kernelspec name is a 404
+        naming the ones there are; over the kernel limit a 403 (from the kernel manager).
+
+        Replaces Kernel Gateway's ``post``, which passes the environment by swapping the
+        manager's ``start_kernel`` for a partial while it awaits: concurrent requests could
+        end up with each other's environment.
+        """
+        km = self.kernel_manager
         model = self.get_json_body()
-        name = model.get("name") or self.kernel_manager.default_kernel_name
+        name = model.get("name") or km.default_kernel_name
         specs = self.kernel_spec_manager.find_kernel_specs()
         if name not in specs:
             raise web.HTTPError(
                 404, "no kernelspec named %r; available: %s", name, ", ".join(sorted(specs)) or "none"
             )
-        await super().post()
+        kernel_id = await km.start_kernel(kernel_name=name, path=model.get("path"),
+                                          kernel_id=model.get("kernel_id"), env=km.kernel_env(model["env"]))
+        body = km.kernel_model(kernel_id)
+        self.set_header("Location", url_path_join(self.base_url, "api", "kernels", url_escape(kernel_id)))
+        self.set_header("Content-Type", "application/json")
+        self.set_status(201)
+        self.finish(json.dumps(body, default=json_default))
 
 
 class KernelModesHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin, JSONErrorsMixin, APIHandler):
@@ -138,9 +152,11 @@ class KernelModesHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin,
 
     async def get(self):
         km = self.settings["kernel_manager"]
+        pool = getattr(km, "pool", None)
         kernels = []
         for kernel_id in km.list_kernel_ids():
-            entry = {"id": kernel_id, "mode": "notebook", "debug_endpoint": None}
+            entry = {"id": kernel_id, "mode": "notebook", "debug_endpoint": None,
+                     "pooled": pool is not None and kernel_id in pool.handed_out}
             try:
                 path = km.get_kernel(kernel_id).connection_file + SIDECAR_SUFFIX
                 with open(path) as f:
@@ -152,6 +168,18 @@ class KernelModesHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin,
             kernels.append(entry)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(kernels))
+
+
+class KernelPoolHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin, JSONErrorsMixin, APIHandler):
+    """``GET /api/kerneldock/pool``: the kernel pool's kernelspec, size, and how many of
+    its kernels are ready or starting."""
+
+    async def get(self):
+        pool = getattr(self.settings["kernel_manager"], "pool", None)
+        status = pool.status() if pool is not None else {"kernel_name": None, "size": 0, "ready": 0,
+                                                          "starting": 0, "handed_out": 0}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(status))
 
 
 class KernelLogHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin, JSONErrorsMixin, APIHandler):

@@ -24,12 +24,28 @@ class KerneldockPersonality(JupyterWebsocketPersonality):
         logscrub.install((os.environ.get("KG_AUTH_TOKEN", ""),))
         base = url_path_join("/", self.parent.base_url, "api/kerneldock/kernels")
         result = [(base, handlers.wrap_handler(handlers.KernelModesHandler)),
+                  (url_path_join("/", self.parent.base_url, "api/kerneldock/pool"),
+                   handlers.wrap_handler(handlers.KernelPoolHandler)),
                   (base + r"/(?P<kernel_id>[\w-]+)/log", handlers.wrap_handler(handlers.KernelLogHandler))]
         for pattern, cls, *rest in super().create_request_handlers():
             if cls.__name__ == "MainKernelHandler":
                 cls = handlers.MainKernelHandler
             result.append((pattern, handlers.wrap_handler(cls), *rest))
         return result
+
+    async def init_configurables(self):
+        """Called once on the gateway's event loop shortly after start-up: fills the pool."""
+        await super().init_configurables()
+        pool = getattr(self.parent.kernel_manager, "pool", None)
+        if pool is not None:
+            pool.fill()
+
+    async def shutdown(self):
+        """Called when the gateway stops: the pool's kernels, then every other kernel."""
+        pool = getattr(self.parent.kernel_manager, "pool", None)
+        if pool is not None:
+            await pool.close()
+        await super().shutdown()
 
 
 def create_personality(*args, **kwargs):

@@ -1,0 +1,151 @@
+"""The gateway's kernel manager (``KernelGatewayApp.kernel_manager_class``).
+
+Kernel Gateway's own manager with these changes, each one a place where the stock one lets
+a user down:
+
+- the kernel limit (``KERNELDOCK_MAX_KERNELS``) counts kernels still starting, so
+  concurrent requests cannot overshoot it (the stock check counts started kernels only);
+- start requests are served from a :class:`~.pool.KernelPool` when one can stand in for a
+  fresh kernel; the pool's idle kernels are hidden from every list and from the limit;
+- the idle culler leaves alone a kernel with a debugger stopped in it, a kernel-dev kernel
+  (its debugger is outside the kernel's messages) and the pool's kernels;
+- the environment a kernel gets is computed in one place (:meth:`kernel_env`);
+- kernels started at the same moment never share ipc socket files.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server._tz import utcnow
+from kernel_gateway.services.kernels.manager import SeedingMappingKernelManager
+from tornado import web
+from traitlets import Integer, Unicode
+
+from ..common.kerneldev import SIDECAR_SUFFIX
+from .debugstops import DebugStops
+from .kernelenv import kernel_env
+from .pool import KernelPool
+
+
+class KerneldockKernelManager(SeedingMappingKernelManager):
+    pool_size = Integer(2, config=True, help="Kernels kept started ahead of demand (0: no pool).")
+    pool_kernel = Unicode("", config=True, help="Kernelspec the pool starts (default: the default kernel).")
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._starting = 0
+        self.debug_stops = DebugStops(self.log)
+        self.pool = KernelPool(
+            kernel_name=self.pool_kernel or self.default_kernel_name, size=self.pool_size,
+            base_env=lambda: self.kernel_env({}), start=self._start_pool_kernel,
+            stop=self._stop_pool_kernel, kernel_manager=self.get_kernel, log=self.log)
+
+    # -- environment and limit ---------------------------------------------------------
+
+    def kernel_env(self, requested: dict[str, str]) -> dict[str, str]:
+        """Called by the start handler for each request, and by the pool."""
+        personality = getattr(self.parent, "personality", None)
+        return kernel_env(requested, getattr(self.parent, "env_process_whitelist", ()),
+                          getattr(personality, "env_whitelist", ()))
+
+    def _check_limit(self) -> None:
+        limit = getattr(self.parent, "max_kernels", None)
+        if limit and len(self.list_kernel_ids()) + self._starting >= limit:
+            raise web.HTTPError(403, "kernel limit reached: %d kernels run or are starting "
+                                "(KERNELDOCK_MAX_KERNELS); shut one down first", limit)
+
+    # -- start --------------------------------------------------------------------------
+
+    def pre_start_kernel(self, kernel_name: str | None, kwargs: dict[str, Any]):
+        """Called by jupyter_client for every start: gives each kernel ipc sockets of its own.
+
+        With the ``ipc`` transport jupyter_client numbers the socket files after the
+        configured prefix, taking the first numbers whose files do not exist yet; kernels
+        starting at the same moment then pick the same files and receive each other's
+        messages (rejected as badly signed). A prefix per kernel id keeps them apart.
+        """
+        km, name, kernel_id = super().pre_start_kernel(kernel_name, kwargs)
+        if km.transport == "ipc":
+            km.ip = os.path.join(os.path.dirname(km.ip), kernel_id)
+        return km, name, kernel_id
+
+    async def start_kernel(self, *, kernel_name: str | None = None, path: str | None = None,
+                           kernel_id: str | None = None, env: dict[str, str] | None = None,
+                           **kwargs: Any) -> str:
+        """Called by the start handler (``POST /api/kernels``) and by Kernel Gateway."""
+        if kernel_id is not None and kernel_id in self.pool.hidden:
+            raise web.HTTPError(409, "kernel id %s is taken", kernel_id)
+        if kernel_id is not None and kernel_id in self:
+            return await super().start_kernel(kernel_id=kernel_id, kernel_name=kernel_name, path=path, **kwargs)
+        self._check_limit()  # and count this start before the first await
+        self._starting += 1
+        try:
+            name = kernel_name or self.default_kernel_name
+            if kernel_id is None and env is not None and self.pool.serves(name, env, self._spec_env(name)):
+                cwd = self.cwd_for_path(path) if path is not None else os.getcwd()
+                pooled = await self.pool.take(env, cwd)
+                if pooled is not None:
+                    self.get_kernel(pooled).last_activity = utcnow()
+                    self.log.info("Kernel started: %s (from the pool)", pooled)
+                    return pooled
+            if env is not None:
+                kwargs["env"] = env
+            return await super().start_kernel(kernel_name=kernel_name, path=path, kernel_id=kernel_id, **kwargs)
+        finally:
+            self._starting -= 1
+
+    def _spec_env(self, name: str) -> dict[str, str] | None:
+        try:
+            return self.kernel_spec_manager.get_kernel_spec(name).env
+        except Exception:
+            return None
+
+    async def _start_pool_kernel(self, **kwargs: Any) -> str:
+        return await super().start_kernel(**kwargs)
+
+    async def _stop_pool_kernel(self, kernel_id: str) -> None:
+        await self.shutdown_kernel(kernel_id, now=True)
+
+    # -- what others see ------------------------------------------------------------------
+
+    def list_kernel_ids(self) -> list[str]:
+        return [k for k in super().list_kernel_ids() if k not in self.pool.hidden]
+
+    def list_kernels(self) -> list[dict[str, Any]]:
+        return [model for model in super().list_kernels() if model["id"] not in self.pool.hidden]
+
+    # -- activity, culling, removal ---------------------------------------------------------
+
+    def start_watching_activity(self, kernel_id: str) -> None:
+        super().start_watching_activity(kernel_id)
+        self.debug_stops.watch(kernel_id, self._kernels[kernel_id])
+
+    def stop_watching_activity(self, kernel_id: str) -> None:
+        self.debug_stops.unwatch(kernel_id)
+        super().stop_watching_activity(kernel_id)
+
+    def remove_kernel(self, kernel_id: str):
+        self.debug_stops.unwatch(kernel_id)
+        self.pool.forget(kernel_id)
+        return super().remove_kernel(kernel_id)
+
+    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        """Called by jupyter_server's culler every ``cull_interval`` for each kernel."""
+        if kernel_id in self.pool.hidden:
+            return
+        kernel = self._kernels[kernel_id]
+        if self.debug_stops.is_stopped(kernel_id):
+            # Idle time counts from when the debugger lets the kernel go.
+            kernel.last_activity = utcnow()
+            self.log.debug("not culling %s: a debugger is stopped in it", kernel_id)
+            return
+        if os.path.exists(kernel.connection_file + SIDECAR_SUFFIX):
+            self.log.debug("not culling %s: kernel-dev kernel", kernel_id)
+            return
+        await super().cull_kernel_if_idle(kernel_id)
+
+    async def shutdown_all(self, now: bool = False) -> None:
+        await self.pool.close()
+        await super().shutdown_all(now=now)
