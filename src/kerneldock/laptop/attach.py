@@ -166,7 +166,7 @@ async def kernel_dev_endpoint(api: GatewayAPI, kernel_id: str, timeout: float = 
     """``gateway:PORT`` of a kernel-dev kernel's debugpy, once the kernel has announced it."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        modes = await api.request("GET", "/api/kerneldock/kernels")
+        modes = await api.kernel_modes()
         entry = next((m for m in modes if m["id"] == kernel_id), None)
         if entry and entry.get("debug_endpoint"):
             return entry["debug_endpoint"]

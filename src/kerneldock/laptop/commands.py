@@ -150,23 +150,31 @@ def run_kernels(args) -> int:
     profile, _ = connected_profile(args.to)
     api = GatewayAPI(profile.gateway_url, profile.token())
 
-    async def gather() -> list[dict[str, Any]]:
-        kernels = await api.kernels()
+    async def gather() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        kernels, modes, pool = await asyncio.gather(api.kernels(), api.kernel_modes(), api.pool())
+        pooled = {m["id"]: m.get("pooled", False) for m in modes}
         states = await asyncio.gather(*(debugger_state(api, k["id"]) for k in kernels))
         for kernel, state in zip(kernels, states):
             kernel["debugger"] = state
-        return kernels
+            kernel["pooled"] = pooled.get(kernel["id"], False)
+        return kernels, pool
 
-    kernels = asyncio.run(gather())
+    kernels, pool = asyncio.run(gather())
     if args.json:
         print(json.dumps(kernels))
         return 0
     if not kernels:
         print("no kernels running")
-        return 0
-    print(f"{'ID':<36}  {'KERNELSPEC':<12}  {'STATE':<8}  {'CONN':>4}  DEBUGGER")
-    for k in kernels:
-        print(f"{k['id']:<36}  {k['name']:<12}  {k['execution_state']:<8}  {k['connections']:>4}  {k['debugger']}")
+    else:
+        print(f"{'ID':<36}  {'KERNELSPEC':<12}  {'STATE':<8}  {'CONN':>4}  {'DEBUGGER':<8}  FROM")
+        for k in kernels:
+            print(f"{k['id']:<36}  {k['name']:<12}  {k['execution_state']:<8}  {k['connections']:>4}  "
+                  f"{k['debugger']:<8}  {'pool' if k['pooled'] else 'fresh'}")
+    if pool.get("size"):
+        print(f"kernel pool: {pool['ready']} of {pool['size']} {pool['kernel_name']} kernels ready"
+              + (f", {pool['starting']} starting" if pool["starting"] else ""))
+    else:
+        print("kernel pool: off (KERNELDOCK_POOL_SIZE=0)")
     return 0
 
 

@@ -92,7 +92,7 @@ async def check_kernel(api: GatewayAPI, kernel_ref: str) -> list[Finding]:
             info = await channel.kernel_info(timeout=10)
             found.append(Finding("kernel", True, f"{kernel['id'][:8]} alive: {info.get('implementation')} "
                                                  f"{info.get('implementation_version', '')}, {kernel['execution_state']}"))
-            modes = await api.request("GET", "/api/kerneldock/kernels")
+            modes = await api.kernel_modes()
             mode = next((m for m in modes if m["id"] == kernel["id"]), {})
             if mode.get("debug_endpoint"):
                 found.append(Finding("debugpy", True, f"{mode['mode']}: listening on {mode['debug_endpoint']} "

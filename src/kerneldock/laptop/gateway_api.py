@@ -67,6 +67,14 @@ class GatewayAPI:
     async def kernels(self) -> list[dict[str, Any]]:
         return await self.request("GET", "/api/kernels")
 
+    async def kernel_modes(self) -> list[dict[str, Any]]:
+        """Each kernel's debug mode, kernel-dev endpoint and whether it came from the pool."""
+        return await self.request("GET", "/api/kerneldock/kernels")
+
+    async def pool(self) -> dict[str, Any]:
+        """The gateway's kernel pool: kernelspec, size, ready and starting kernels."""
+        return await self.request("GET", "/api/kerneldock/pool")
+
     async def start_kernel(self, name: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if name:
