@@ -13,7 +13,7 @@ import os
 from jupyter_server.utils import url_path_join
 from kernel_gateway.jupyter_websocket import JupyterWebsocketPersonality
 
-from . import handlers, logscrub
+from . import hardening, handlers, logscrub
 
 
 class KerneldockPersonality(JupyterWebsocketPersonality):
@@ -30,7 +30,7 @@ class KerneldockPersonality(JupyterWebsocketPersonality):
         for pattern, cls, *rest in super().create_request_handlers():
             if cls.__name__ == "MainKernelHandler":
                 cls = handlers.MainKernelHandler
-            result.append((pattern, handlers.wrap_handler(cls), *rest))
+            result.append((pattern, handlers.wrap_handler(hardening.harden(cls)), *rest))
         return result
 
     async def init_configurables(self):
