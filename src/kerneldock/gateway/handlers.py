@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import signal
 from http.client import responses
 from typing import Any
@@ -26,6 +27,7 @@ from tornado import web
 from ..common.kerneldev import LOG_SUFFIX, LOGLEVEL_SUFFIX, SIDECAR_SUFFIX
 
 log = logging.getLogger("KernelGatewayApp")
+_KERNEL_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class OneLineErrorsMixin:
@@ -101,8 +103,8 @@ class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler
         if body:
             try:
                 model = json.loads(body)
-            except (UnicodeDecodeError, ValueError) as error:
-                raise web.HTTPError(400, "request body is not valid JSON: %s", str(error)) from None
+            except (UnicodeDecodeError, ValueError, RecursionError) as error:
+                raise web.HTTPError(400, "request body is not valid JSON: %s", str(error)[:200]) from None
         if not isinstance(model, dict):
             raise web.HTTPError(400, "request body must be a JSON object")
         name = model.get("name")
@@ -114,8 +116,10 @@ class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler
         ):
             raise web.HTTPError(400, "'env' must be an object of string values")
         for key in ("path", "kernel_id"):
-            if model.get(key) is not None and not isinstance(model[key], str):
+            if model.get(key) is not None and (not isinstance(model[key], str) or "\x00" in model[key]):
                 raise web.HTTPError(400, "'%s' must be a string", key)
+        if model.get("kernel_id") is not None and not _KERNEL_ID.fullmatch(model["kernel_id"]):
+            raise web.HTTPError(400, "'kernel_id' must be a UUID")  # it names files and sockets
         return model
 
     async def post(self):
@@ -197,7 +201,7 @@ class KernelLogHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin, J
     async def get(self, kernel_id: str):
         path = self._connection_file(kernel_id) + LOG_SUFFIX
         try:
-            offset = max(0, int(self.get_argument("offset", "0")))
+            offset = min(max(0, int(self.get_argument("offset", "0"))), 2**62)
         except ValueError:
             raise web.HTTPError(400, "offset must be a whole number") from None
         text, end = "", offset
@@ -215,7 +219,7 @@ class KernelLogHandler(OneLineErrorsMixin, TokenAuthorizationMixin, CORSMixin, J
         path = self._connection_file(kernel_id)
         try:
             level = str(json.loads(self.request.body or b"{}").get("level", "")).upper()
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             raise web.HTTPError(400, "body must be a JSON object with a 'level'") from None
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise web.HTTPError(400, "level must be DEBUG, INFO, WARNING or ERROR")
