@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..common.errors import KerneldockError, LocalError, UsageError
+from ..common.errors import GatewayError, KernelError, KerneldockError, LocalError, UsageError
 from . import connect as connecting
 from .gateway_api import GatewayAPI
+from .gateway_watch import clock
 from .kernel_channel import KernelChannel
 from .state import Profile, state_dir
 
@@ -112,6 +113,7 @@ def run_status(args) -> int:
             "forwards": [f"127.0.0.1:{profile.local_port} -> gateway:8888"] if status else [],
             "pid": status["pid"] if status else None,
             "reconnects": status.get("reconnects", 0) if status else 0,
+            "gateway": status.get("gateway") if status else None,
         })
     if args.json:
         print(json.dumps(rows))
@@ -122,7 +124,50 @@ def run_status(args) -> int:
             forwards = ", ".join(row["forwards"]) or "-"
             print(f"{row['name']}: {row['state']}  {forwards}"
                   + (f"  (pid {row['pid']}, {row['reconnects']} reconnects)" if row["pid"] else ""))
+            if note := gateway_note(row["gateway"]):
+                print(f"  {note}")
     return 0
+
+
+def gateway_note(gateway: dict[str, Any] | None) -> str:
+    """What ``kerneldock connect`` saw of the gateway behind the tunnel, one line ("" if
+    nothing worth saying)."""
+    if not gateway:
+        return ""
+    if gateway.get("state") == "down":
+        return (f"gateway: not answering through the tunnel since {clock(gateway['down_since'])} "
+                "(restarting or stopped? kernels of a restarted gateway are gone)")
+    if gateway.get("restarted_at"):
+        lost = gateway.get("lost_kernels") or []
+        return (f"gateway: restarted at {clock(gateway['restarted_at'])}; "
+                + (f"its kernels {', '.join(k[:8] for k in lost)} are gone" if lost
+                   else "kernels started before then are gone"))
+    return ""
+
+
+def explain_lost_kernel(status: dict[str, Any], wanted: str, error: KernelError) -> KerneldockError:
+    """``error`` (no such kernel) made into one naming the gateway restart, when the gateway
+    restarted since the tunnel was opened: the likely reason the kernel is gone."""
+    gateway = status.get("gateway") or {}
+    if not (error.message.startswith("no kernel") and gateway.get("restarted_at")):
+        return error
+    lost = [k for k in gateway.get("lost_kernels") or [] if k.startswith(wanted)]
+    when = clock(gateway["restarted_at"])
+    if lost:
+        return GatewayError(f"the gateway restarted at {when}; kernel {lost[0][:8]} was running on it and is "
+                            "gone with its state",
+                            fix="start a new kernel (JupyterLab: Kernel > Change Kernel); 'kerneldock kernels' "
+                                "lists the running ones")
+    return GatewayError(f"{error.message}; the gateway restarted at {when} and kernels started before then are gone",
+                        fix="start a new kernel; 'kerneldock kernels' lists the running ones")
+
+
+def on_kernel(status: dict[str, Any], wanted: str, run):
+    """``run()`` with a missing kernel explained by a gateway restart, when there was one."""
+    try:
+        return run()
+    except KernelError as error:
+        raise explain_lost_kernel(status, wanted, error) from None
 
 
 def run_disconnect(args) -> int:
@@ -147,7 +192,7 @@ async def debugger_state(api: GatewayAPI, kernel_id: str) -> str:
 
 
 def run_kernels(args) -> int:
-    profile, _ = connected_profile(args.to)
+    profile, status = connected_profile(args.to)
     api = GatewayAPI(profile.gateway_url, profile.token())
 
     async def gather() -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -175,13 +220,19 @@ def run_kernels(args) -> int:
               + (f", {pool['starting']} starting" if pool["starting"] else ""))
     else:
         print("kernel pool: off (KERNELDOCK_POOL_SIZE=0)")
+    if note := gateway_note(status.get("gateway")):
+        print(note)
     return 0
 
 
 def run_attach(args) -> int:
+    profile, status = connected_profile(args.to)
+    return on_kernel(status, args.kernel, lambda: _attach(args, profile))
+
+
+def _attach(args, profile: Profile) -> int:
     from .attach import attach, attach_kernel_dev
 
-    profile, _ = connected_profile(args.to)
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a port number")
     if args.kernel_dev:
@@ -207,7 +258,7 @@ def run_exec(args) -> int:
     """Run code on a kernel and print what it printed (the seed's "connect manually")."""
     from .attach import resolve_kernel
 
-    profile, _ = connected_profile(args.to)
+    profile, status = connected_profile(args.to)
     api = GatewayAPI(profile.gateway_url, profile.token())
     code = sys.stdin.read() if args.code == "-" else args.code
 
@@ -216,7 +267,7 @@ def run_exec(args) -> int:
         async with KernelChannel(api, kernel["id"]) as channel:
             return await channel.execute(code, timeout=args.timeout)
 
-    result = asyncio.run(execute())
+    result = on_kernel(status, args.kernel, lambda: asyncio.run(execute()))
     sys.stdout.write(result.text)
     sys.stderr.write(result.stderr)
     return 0 if result.status == "ok" else 1
@@ -225,17 +276,18 @@ def run_exec(args) -> int:
 def run_monitor(args) -> int:
     from .monitor import monitor
 
-    profile, _ = connected_profile(args.to)
+    profile, status = connected_profile(args.to)
     api = GatewayAPI(profile.gateway_url, profile.token())
     split = lambda values: {v for item in values for v in item.split(",") if v}  # noqa: E731
-    return asyncio.run(monitor(api, args.kernel, split(args.channel), split(args.type), args.count))
+    return on_kernel(status, args.kernel, lambda: asyncio.run(
+        monitor(api, args.kernel, split(args.channel), split(args.type), args.count)))
 
 
 def run_logs(args) -> int:
     """Print a kernel's log; --follow keeps printing; --level switches kernel and gateway."""
     from .attach import resolve_kernel
 
-    profile, _ = connected_profile(args.to)
+    profile, status = connected_profile(args.to)
     api = GatewayAPI(profile.gateway_url, profile.token())
 
     async def logs() -> int:
@@ -258,7 +310,7 @@ def run_logs(args) -> int:
                 await asyncio.sleep(0.5)
 
     try:
-        return asyncio.run(logs())
+        return on_kernel(status, args.kernel, lambda: asyncio.run(logs()))
     except KeyboardInterrupt:
         return 0
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from ..common.errors import GatewayError, HostKeyError, KerneldockError, LocalError, SshError, TokenError
 from . import ssh
 from .gateway_api import GatewayAPI
+from .gateway_watch import GatewayWatch
 from .state import Profile, read_status, write_private, write_status
 from .vscode import attach_entry, merge_launch_entries
 
@@ -123,6 +124,7 @@ class Tunnel:
         self.process: asyncio.subprocess.Process | None = None
         self.stderr = b""
         self.reconnects = 0
+        self.up = False  # ssh runs and its forward listens
         self.stopping = asyncio.Event()
 
     async def start(self, timeout: float = 30.0) -> None:
@@ -141,6 +143,7 @@ class Tunnel:
                 await self._drain
                 raise ssh.translate_ssh_error(self.stderr.decode(errors="replace"), self.profile)
             if not port_is_free(self.profile.local_port) and await asyncio.to_thread(ssh.control_check, self.profile):
+                self.up = True
                 return
             await asyncio.sleep(0.05)
         await self.stop_process()
@@ -167,6 +170,7 @@ class Tunnel:
         lost = asyncio.create_task(self.process.wait())
         await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
+        self.up = False
         if self.stopping.is_set():
             lost.cancel()
             return "stopped"
@@ -254,6 +258,7 @@ async def connect(profile: Profile, *, repin: bool, port: int | None, as_json: b
     profile.save()
 
     tunnel = Tunnel(profile, reporter)
+    watching: asyncio.Task | None = None
     reporter.step(2, "bastion", f"forwarding 127.0.0.1:{profile.local_port} -> {ssh.GATEWAY_TARGET}")
     await tunnel.start()
     stop = tunnel.stopping
@@ -271,12 +276,25 @@ async def connect(profile: Profile, *, repin: bool, port: int | None, as_json: b
                 f"kerneldock: attach ({profile.name})", profile.attach_port,
                 [("${workspaceFolder}", REMOTE_WORKSPACE)])])
 
-        def publish(state: str) -> None:
-            write_status(profile, {"pid": os.getpid(), "state": state, "name": profile.name,
+        current = {"state": "up", "since": time.time()}
+
+        def publish(state: str | None = None) -> None:
+            if state is not None and state != current["state"]:
+                current.update(state=state, since=time.time())
+            write_status(profile, {"pid": os.getpid(), "state": current["state"], "name": profile.name,
                                    "gateway_url": profile.gateway_url, "attach_port": profile.attach_port,
                                    "ssh_pid": tunnel.process.pid if tunnel.process else None,
-                                   "reconnects": tunnel.reconnects, "since": time.time()})
+                                   "reconnects": tunnel.reconnects, "since": current["since"],
+                                   "gateway": watch.facts()})
 
+        def back_up() -> None:
+            publish("up")
+            watch.tunnel_changed()
+
+        # Tells the user (and status.json) when the gateway behind the tunnel restarts.
+        watch = GatewayWatch(profile.local_port, token, tunnel_up=lambda: tunnel.up,
+                             on_change=publish, note=reporter.note)
+        watching = asyncio.create_task(watch.run())
         publish("up")
         print_facts(facts(profile, ssh.fingerprint(ssh.pinned_key(profile)), launch, tunnel), as_json)
         while not stop.is_set():
@@ -284,10 +302,12 @@ async def connect(profile: Profile, *, repin: bool, port: int | None, as_json: b
             if why == "stopped":
                 break
             publish("reconnecting")
-            if not await tunnel.reconnect(why, lambda: publish("up")):
+            if not await tunnel.reconnect(why, back_up):
                 break
         return 0
     finally:
+        if watching is not None:
+            watching.cancel()
         await tunnel.stop_process()
         try:
             (profile.folder / "status.json").unlink()

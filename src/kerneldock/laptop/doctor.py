@@ -17,6 +17,7 @@ from . import ssh
 from .connect import port_is_free, supervisor_alive
 from .attach import attach_records, resolve_kernel
 from .gateway_api import GatewayAPI
+from .gateway_watch import clock
 from .kernel_channel import KernelChannel
 from .state import Profile
 
@@ -58,7 +59,10 @@ async def check(profile: Profile, kernel_ref: str | None) -> list[Finding]:
     except TokenError:
         found.append(Finding("gateway", True, "answers through the tunnel and requires a token"))
     except KerneldockError as error:
-        return found + [Finding("gateway", False, f"does not answer through the tunnel ({error.message})",
+        watched = status.get("gateway") or {}
+        since = (f"; not answering since {clock(watched['down_since'])}, restarting or stopped? kernels of a "
+                 "restarted gateway are gone" if watched.get("state") == "down" else "")
+        return found + [Finding("gateway", False, f"does not answer through the tunnel ({error.message}){since}",
                                 "is the gateway container running and healthy? scripts/up on the Docker host")]
     else:
         return found + [Finding("gateway", False, "answered WITHOUT a token: it is open to anyone who reaches it",
@@ -70,8 +74,15 @@ async def check(profile: Profile, kernel_ref: str | None) -> list[Finding]:
         return found + [Finding("token", False, "the gateway refused the stored token",
                                 "the stack's token changed? run 'kerneldock connect' again")]
     found.append(Finding("token", True, f"accepted ({len(specs.get('kernelspecs', {}))} kernelspecs)"))
+    watched = status.get("gateway") or {}
+    if watched.get("restarted_at"):
+        lost = watched.get("lost_kernels") or []
+        found.append(Finding("restart", True, f"the gateway restarted at {clock(watched['restarted_at'])} "
+                                              f"({watched.get('restarts', 1)} restart(s) seen by this connection); "
+                             + (f"its kernels {', '.join(k[:8] for k in lost)} are gone" if lost
+                                else "kernels started before then are gone")))
     if kernel_ref is not None:
-        found += await check_kernel(api, kernel_ref)
+        found += await check_kernel(api, kernel_ref, watched)
     for record in attach_records(profile):
         listening = not port_is_free(record["port"])
         found.append(Finding("forward", listening,
@@ -81,10 +92,19 @@ async def check(profile: Profile, kernel_ref: str | None) -> list[Finding]:
     return found
 
 
-async def check_kernel(api: GatewayAPI, kernel_ref: str) -> list[Finding]:
+async def check_kernel(api: GatewayAPI, kernel_ref: str, watched: dict | None = None) -> list[Finding]:
     try:
         kernel = await resolve_kernel(api, kernel_ref)
     except KerneldockError as error:
+        lost = [k for k in (watched or {}).get("lost_kernels") or [] if k.startswith(kernel_ref)]
+        if lost:
+            return [Finding("kernel", False, f"{lost[0][:8]} was on the gateway when it restarted at "
+                                             f"{clock(watched['restarted_at'])}; it is gone with its state",
+                            "start a new kernel; 'kerneldock kernels' lists the running ones")]
+        if (watched or {}).get("restarted_at") and error.message.startswith("no kernel"):
+            return [Finding("kernel", False, f"{error.message}; the gateway restarted at "
+                                             f"{clock(watched['restarted_at'])} and kernels started before then are gone",
+                            "start a new kernel; 'kerneldock kernels' lists the running ones")]
         return [Finding("kernel", False, error.message, error.fix or "")]
     found = []
     try:
