@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
-from ..common.errors import GatewayError, KernelError
+from ..common.errors import GatewayError, KernelError, KerneldockError
 from .gateway_api import GatewayAPI
 from .messages import new_message, parent_id
 
@@ -53,6 +54,7 @@ class KernelChannel:
         self._pending: dict[str, asyncio.Future] = {}
         self._subscribers: list[asyncio.Queue] = []
         self.closed = asyncio.Event()
+        self._closing = False
         self._dap_seq = 0
 
     async def open(self, timeout: float = 30.0) -> "KernelChannel":
@@ -79,6 +81,7 @@ class KernelChannel:
         await self.close()
 
     async def close(self) -> None:
+        self._closing = True
         if self._ws is not None:
             self._ws.close()
         if self._reader is not None:
@@ -104,14 +107,41 @@ class KernelChannel:
                     queue.put_nowait(message)
         finally:
             self.closed.set()
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(KernelError(
-                        "the kernel websocket closed before the kernel answered",
-                        fix="the kernel may have died or restarted; see 'kerneldock kernels'"))
-            self._pending.clear()
             for queue in self._subscribers:
                 queue.put_nowait(None)
+            if self._pending:
+                # Requests still waiting get one line saying which hop went away.
+                error = (KernelError("the kernel websocket was closed before the kernel answered")
+                         if self._closing else await self.why_closed())
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_exception(error)
+                self._pending.clear()
+
+    async def why_closed(self, timeout: float = 3.0) -> KernelError:
+        """Called when the websocket closed under a waiting request: looks through the
+        tunnel (within ``timeout`` seconds) at what is gone, the tunnel, the gateway or the
+        kernel, and returns the error that says so. Always a :class:`KernelError` (its hop
+        names the one that went away), which every waiting caller already handles."""
+        kernel = self.kernel_id[:8]
+        if not await asyncio.to_thread(_listening, self.api.base_url):
+            return _lost("ssh", f"the tunnel to the gateway closed while kernel {kernel} was in use; the kernel "
+                                "itself keeps running on the gateway",
+                         "'kerneldock connect' brings the tunnel back by itself ('kerneldock status'); then "
+                         "connect to the kernel again")
+        try:
+            probe = GatewayAPI(self.api.base_url, self.api.token, timeout=timeout)
+            kernels = await asyncio.wait_for(probe.kernels(), timeout + 1)
+        except (KerneldockError, asyncio.TimeoutError):
+            return _lost("gateway", f"the gateway stopped answering while kernel {kernel} was in use "
+                                    "(restarting or stopped?); a restarted gateway has lost its kernels",
+                         "see 'kerneldock status'; once the gateway answers, start a new kernel")
+        if any(k.get("id") == self.kernel_id for k in kernels):
+            return KernelError(f"the websocket of kernel {kernel} closed before the kernel answered; the kernel "
+                               "is still on the gateway", fix="try again; see 'kerneldock status'")
+        return _lost("gateway", f"kernel {kernel} is gone from the gateway (shut down, died, or the gateway "
+                                "restarted) with its state",
+                     "see 'kerneldock status'; start a new kernel")
 
     def subscribe(self) -> asyncio.Queue:
         """A queue that gets every later message, then ``None`` when the socket closes."""
@@ -202,3 +232,20 @@ class KernelChannel:
             content["arguments"] = arguments
         reply = await self.request("control", "debug_request", content, timeout)
         return reply["content"]
+
+
+def _lost(hop: str, message: str, fix: str) -> KernelError:
+    """A :class:`KernelError` that names ``hop`` as the one that went away."""
+    error = KernelError(message, fix=fix)
+    error.hop = hop
+    return error
+
+
+def _listening(base_url: str) -> bool:
+    """Whether the tunnel's local forward at ``base_url`` takes connections."""
+    host, _, port = base_url.split("://", 1)[-1].rstrip("/").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except (OSError, ValueError):
+        return False
