@@ -9,11 +9,103 @@ handshake.
 jupyter_server drops iopub messages above its rate limits; a burst of cell output just
 before a breakpoint could then drop the ``stopped`` ``debug_event`` for good, leaving the
 debugger front-end waiting forever. Debug events are few and small, so they always pass.
+
+jupyter_server trusts what a client sends on the websocket: a frame that is not JSON, of the
+wrong shape, or naming the iopub channel raised in the handler (a traceback in the log, the
+websocket dropped), and the offsets of a binary frame were believed, so a few bytes could
+make the gateway build a list of 2**63 entries and stop serving everyone. Each frame is
+checked here first; a bad one is dropped with one warning line, and the websocket stays.
 """
 
 from __future__ import annotations
 
+import json
+import struct
+from typing import Any
+
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+
+V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+# What a client may send on: never iopub (a SUB socket; sending on it raises).
+CLIENT_CHANNELS = ("shell", "control", "stdin")
+
+
+class BadFrame(Exception):
+    """A websocket frame that is not a Jupyter message a kernel could take."""
+
+
+def _json_object(data: bytes | str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadFrame(f"{what} is not JSON") from None
+    if not isinstance(value, dict):
+        raise BadFrame(f"{what} is not a JSON object")
+    return value
+
+
+def _offsets(frame: bytes, count: int, size: int, fmt: str) -> list[int]:
+    """``count`` offsets of ``size`` bytes after the count field, each within the frame."""
+    if not 0 < count <= len(frame) // size - 1:
+        raise BadFrame(f"binary frame announces {count} parts in {len(frame)} bytes")
+    offsets = [struct.unpack(fmt, frame[size * (i + 1):size * (i + 2)])[0] for i in range(count)]
+    if offsets != sorted(offsets) or offsets[-1] > len(frame) or offsets[0] < size * (count + 1):
+        raise BadFrame("binary frame has offsets outside the frame")
+    return offsets
+
+
+def check_header(header: Any) -> None:
+    if not isinstance(header, dict):
+        raise BadFrame("'header' is not an object")
+    for key in ("msg_id", "msg_type"):
+        if not isinstance(header.get(key), str) or not header[key]:
+            raise BadFrame(f"'header.{key}' is not a non-empty string")
+
+
+def check_legacy(frame: str | bytes) -> dict[str, Any] | None:
+    """A frame of the default protocol (JSON text, or jupyter_server's binary form with
+    buffers); returns a text frame's message with its missing parts filled in (stock
+    jupyter_server needs every part), None for a binary frame (passed on as it is)."""
+    if isinstance(frame, bytes):
+        if len(frame) < 8:
+            raise BadFrame("binary frame too short")
+        offsets = _offsets(frame, struct.unpack("!i", frame[:4])[0], 4, "!I")
+        message = _json_object(frame[offsets[0]:offsets[1] if len(offsets) > 1 else None], "message")
+    else:
+        message = _json_object(frame, "message")
+    channel = message.get("channel", "shell")
+    if channel not in CLIENT_CHANNELS:
+        raise BadFrame(f"channel {str(channel)[:40]!r} is not one a client sends on")
+    check_header(message.get("header"))
+    for key in ("parent_header", "metadata", "content"):
+        if not isinstance(message.setdefault(key, {}), dict):
+            raise BadFrame(f"'{key}' is not an object")
+    if isinstance(frame, bytes):
+        return None
+    message["channel"] = channel
+    return message
+
+
+def check_v1(frame: str | bytes) -> None:
+    """A frame of the ``v1.kernel.websocket.jupyter.org`` protocol (binary only)."""
+    if not isinstance(frame, bytes) or len(frame) < 16:
+        raise BadFrame("v1 frames are binary, with at least one offset")
+    count = int.from_bytes(frame[:8], "little")
+    if count > len(frame) // 8 - 1:
+        raise BadFrame(f"binary frame announces {count} offsets in {len(frame)} bytes")
+    offsets = _offsets(frame, count, 8, "<Q")
+    if count < 6:
+        raise BadFrame("v1 frame has fewer than the 4 message parts")
+    try:
+        channel = frame[offsets[0]:offsets[1]].decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadFrame("channel is not UTF-8") from None
+    if channel not in CLIENT_CHANNELS:
+        raise BadFrame(f"channel {channel[:40]!r} is not one a client sends on")
+    parts = [frame[offsets[i]:offsets[i + 1]] for i in range(1, 5)]
+    check_header(_json_object(parts[0], "header"))
+    for part, name in zip(parts[1:], ("parent_header", "metadata", "content")):
+        _json_object(part, name)
 
 
 class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
@@ -25,6 +117,21 @@ class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         if handler is not None and handler.ws_connection is not None:
             handler.set_nodelay(True)
         return super().connect()
+
+    def handle_incoming_message(self, incoming_msg: str | bytes) -> None:
+        """Called by the websocket handler for each frame from the client."""
+        try:
+            if self.subprotocol == V1_PROTOCOL:
+                check_v1(incoming_msg)
+            else:
+                fixed = check_legacy(incoming_msg)
+                if fixed is not None:
+                    incoming_msg = json.dumps(fixed)
+            super().handle_incoming_message(incoming_msg)
+        except Exception as error:  # noqa: BLE001 - one line per bad frame, never a traceback
+            problem = str(error) if isinstance(error, BadFrame) else f"{type(error).__name__}: {str(error)[:200]}"
+            self.log.warning("kernel %s: dropped a websocket message from the client (%s)",
+                             self.kernel_id, problem)
 
     def _limit_rate(self, channel, msg, msg_list):
         """Called by jupyter_server for each outgoing message; True drops it."""

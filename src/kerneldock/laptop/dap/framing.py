@@ -36,9 +36,12 @@ async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     except asyncio.IncompleteReadError:
         return None
     try:
-        return json.loads(body)
-    except ValueError as error:
-        raise FramingError(f"body is not JSON ({error})") from None
+        message = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise FramingError(f"body is not JSON ({str(error)[:100]})") from None
+    if not isinstance(message, dict):
+        raise FramingError("body is not a JSON object")
+    return message
 
 
 def encode_message(message: dict[str, Any]) -> bytes:
