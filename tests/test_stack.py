@@ -15,6 +15,7 @@ import pytest
 from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.http import http
+from support.jupyter_debug import break_in_cell, next_debug_event
 from support.marks import marked_line
 from support.stack import ROOT, Stack, Tunnel, run, running_stack
 
@@ -229,19 +230,7 @@ def test_jupyterlab_style_debug_session_through_the_tunnel(api, run_async):
 
     async def debug_session(channel: KernelChannel):
         events = channel.subscribe()
-        init = await channel.debug("initialize", {
-            "clientID": "jupyterlab", "clientName": "JupyterLab", "adapterID": "python",
-            "pathFormat": "path", "linesStartAt1": True, "columnsStartAt1": True,
-            "supportsVariableType": True, "supportsVariablePaging": True,
-            "supportsRunInTerminalRequest": True, "locale": "en"})
-        assert init["success"], init
-        attach = await channel.debug("attach", {})
-        assert attach["success"], attach
-        path = (await channel.debug("dumpCell", {"code": CELL}))["body"]["sourcePath"]
-        bps = await channel.debug("setBreakpoints", {
-            "source": {"path": path}, "breakpoints": [{"line": line}], "sourceModified": False})
-        assert bps["body"]["breakpoints"][0]["verified"], bps
-        assert (await channel.debug("configurationDone", {}))["success"]
+        path = await break_in_cell(channel, CELL, line)
 
         execution = asyncio.ensure_future(channel.execute(CELL, timeout=60))
         stopped = await next_debug_event(events, "stopped", 30)
@@ -262,13 +251,3 @@ def test_jupyterlab_style_debug_session_through_the_tunnel(api, run_async):
         await channel.debug("disconnect", {"restart": False, "terminateDebuggee": False})
 
     run_async(scenario())
-
-
-async def next_debug_event(queue: asyncio.Queue, event: str, timeout: float) -> dict:
-    async def find():
-        while True:
-            message = await queue.get()
-            assert message is not None, "kernel websocket closed"
-            if message["header"]["msg_type"] == "debug_event" and message["content"].get("event") == event:
-                return message["content"]
-    return await asyncio.wait_for(find(), timeout)

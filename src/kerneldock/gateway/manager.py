@@ -36,6 +36,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._starting = 0
+        self._spared: set[str] = set()
         self.debug_stops = DebugStops(self.log)
         self.pool = KernelPool(
             kernel_name=self.pool_kernel or self.default_kernel_name, size=self.pool_size,
@@ -129,6 +130,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
     def remove_kernel(self, kernel_id: str):
         self.debug_stops.unwatch(kernel_id)
         self.pool.forget(kernel_id)
+        self._spared.discard(kernel_id)
         return super().remove_kernel(kernel_id)
 
     async def cull_kernel_if_idle(self, kernel_id: str) -> None:
@@ -139,12 +141,18 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
         if self.debug_stops.is_stopped(kernel_id):
             # Idle time counts from when the debugger lets the kernel go.
             kernel.last_activity = utcnow()
-            self.log.debug("not culling %s: a debugger is stopped in it", kernel_id)
+            self._spare(kernel_id, "a debugger is stopped in it")
             return
         if os.path.exists(kernel.connection_file + SIDECAR_SUFFIX):
-            self.log.debug("not culling %s: kernel-dev kernel", kernel_id)
+            self._spare(kernel_id, "kernel-dev kernels are never culled")
             return
+        self._spared.discard(kernel_id)
         await super().cull_kernel_if_idle(kernel_id)
+
+    def _spare(self, kernel_id: str, why: str) -> None:
+        if kernel_id not in self._spared:  # once per stop, not at every culler pass
+            self._spared.add(kernel_id)
+            self.log.info("Not culling kernel %s: %s", kernel_id, why)
 
     async def shutdown_all(self, now: bool = False) -> None:
         await self.pool.close()

@@ -11,9 +11,10 @@ and the gateway's whitelisted variables) in the gateway's working directory. Whe
 handed out it is made into exactly what a fresh start for that request would have given:
 one silent ``execute_request`` on its shell channel sets the request's variables in
 ``os.environ`` (the C environment too, so subprocesses inherit them), removes any the
-request would not have had, changes to the request's working directory and resets
-IPython's directory history to it. Only then does the request get its reply, so the
-client's first message already sees that state. Requests this cannot cover get a fresh
+request would not have had, changes to the request's working directory and puts that where
+the start directory was on ``sys.path`` (``python -m`` adds it) and in IPython's directory
+history. Only then does the request get its reply, so the client's first message already
+sees that state. Requests this cannot cover get a fresh
 kernel: another kernelspec, a spec with an ``env`` block (its substitutions depend on the
 request), a variable read while the kernel starts (:data:`kernelenv.READ_AT_START`), a
 kernel id chosen by the client, or an empty pool.
@@ -55,12 +56,15 @@ def fixup_code(to_set: dict[str, str], to_remove: list[str], cwd: str) -> str:
     """One expression statement run silently in the kernel; it leaves no name behind in the
     user's namespace and no entry in the history."""
     return (
-        "(lambda os, Path, ip: (os.environ.update(" + repr(to_set) + "), "
+        "(lambda os, sys, Path, ip, started_in: (os.environ.update(" + repr(to_set) + "), "
         "[os.environ.pop(k, None) for k in " + repr(to_remove) + "], "
         "os.chdir(" + repr(cwd) + "), "
+        # `python -m` put the directory the kernel started in on sys.path.
+        "started_in in sys.path and sys.path.__setitem__(sys.path.index(started_in), os.getcwd()), "
         # IPython's directory history (_dh) starts as [Path.cwd()] of the kernel's start.
         "ip.history_manager.dir_hist.__setitem__(slice(None), [Path.cwd()])))"
-        "(__import__('os'), __import__('pathlib').Path, get_ipython())"
+        "(__import__('os'), __import__('sys'), __import__('pathlib').Path, get_ipython(), "
+        "__import__('os').getcwd())"
     )
 
 
