@@ -168,7 +168,18 @@ class UpgradeFirstMixin:
         return await super().get(*args, **kwargs)
 
 
+class KernelActionMixin:
+    """``/api/kernels/ID/restart|interrupt``: an unknown kernel is a 404 (stock: a 500
+    "Exception restarting kernel")."""
+
+    async def post(self, kernel_id: str, action: str):
+        if kernel_id not in self.kernel_manager:
+            raise web.HTTPError(404, "no kernel %s", kernel_id)
+        return await super().post(kernel_id, action)
+
+
 _MIXINS = {
+    "KernelActionHandler": KernelActionMixin,
     "SessionRootHandler": SessionRootMixin,
     "SessionHandler": SessionMixin,
     "KernelWebsocketHandler": UpgradeFirstMixin,

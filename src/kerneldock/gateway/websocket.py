@@ -23,6 +23,7 @@ import json
 import struct
 from typing import Any
 
+from jupyter_client.jsonutil import json_default
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
@@ -80,10 +81,45 @@ def check_legacy(frame: str | bytes) -> dict[str, Any] | None:
     for key in ("parent_header", "metadata", "content"):
         if not isinstance(message.setdefault(key, {}), dict):
             raise BadFrame(f"'{key}' is not an object")
+    if message["header"]["msg_type"] == "execute_request" and not isinstance(message["content"].get("code"), str):
+        raise BadFrame("execute_request without a string 'code'")
     if isinstance(frame, bytes):
         return None
     message["channel"] = channel
     return message
+
+
+# DAP requests ipykernel's debugger raises on (and so never answers), by what it indexes.
+DAP_ARGUMENTS = {
+    "dumpCell": {"code": str},
+    "setBreakpoints": {"source": dict, "breakpoints": list},
+    "source": {"source": dict},
+    "variables": {"variablesReference": int},
+    "richInspectVariables": {"variableName": str},
+    "copyToGlobals": {"dstVariableName": str, "srcVariableName": str, "srcFrameId": int},
+    "attach": {},
+}
+
+
+def dap_problem(content: dict[str, Any]) -> str | None:
+    """Why ipykernel would raise on this ``debug_request`` content (None: it would not)."""
+    command, arguments = content.get("command"), content.get("arguments")
+    if not isinstance(command, str) or not command:
+        return "the DAP request has no 'command'"
+    if not isinstance(content.get("seq"), int):
+        return "the DAP request has no integer 'seq'"
+    if arguments is not None and not isinstance(arguments, dict):
+        return "'arguments' is not an object"
+    wanted = DAP_ARGUMENTS.get(command)
+    if wanted is not None:
+        if not isinstance(arguments, dict):
+            return f"'{command}' needs 'arguments'"
+        for key, kind in wanted.items():
+            if not isinstance(arguments.get(key), kind) or isinstance(arguments.get(key), bool):
+                return f"'{command}' needs 'arguments.{key}' ({kind.__name__})"
+        if command in ("setBreakpoints", "source") and not isinstance(arguments["source"].get("path"), str):
+            return f"'{command}' needs 'arguments.source.path' (str)"
+    return None
 
 
 def check_v1(frame: str | bytes) -> None:
@@ -126,12 +162,34 @@ class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             else:
                 fixed = check_legacy(incoming_msg)
                 if fixed is not None:
+                    if self._refused_debug_request(fixed):
+                        return
                     incoming_msg = json.dumps(fixed)
             super().handle_incoming_message(incoming_msg)
         except Exception as error:  # noqa: BLE001 - one line per bad frame, never a traceback
             problem = str(error) if isinstance(error, BadFrame) else f"{type(error).__name__}: {str(error)[:200]}"
             self.log.warning("kernel %s: dropped a websocket message from the client (%s)",
                              self.kernel_id, problem)
+
+    def _refused_debug_request(self, message: dict[str, Any]) -> bool:
+        """A ``debug_request`` ipykernel would raise on gets an error ``debug_reply`` from
+        here (the kernel would never answer, and log a traceback)."""
+        if message["header"]["msg_type"] != "debug_request" or message.get("channel") != "control":
+            return False
+        content = message["content"]
+        problem = dap_problem(content)
+        if problem is None:
+            return False
+        self.log.warning("kernel %s: refused a debug_request from the client (%s)", self.kernel_id, problem)
+        reply = self.session.msg("debug_reply", {
+            "type": "response", "seq": 0, "request_seq": content.get("seq", 0),
+            "command": content.get("command", ""), "success": False,
+            "message": f"kerneldock gateway: {problem}"}, parent=message["header"])
+        reply["channel"] = "control"
+        reply.pop("msg_id", None)
+        reply.pop("msg_type", None)
+        self.websocket_handler.write_message(json.dumps(reply, default=json_default))
+        return True
 
     def _limit_rate(self, channel, msg, msg_list):
         """Called by jupyter_server for each outgoing message; True drops it."""
