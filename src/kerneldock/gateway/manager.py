@@ -5,6 +5,9 @@ a user down:
 
 - the kernel limit (``KERNELDOCK_MAX_KERNELS``) counts kernels still starting, so
   concurrent requests cannot overshoot it (the stock check counts started kernels only);
+- a start request is answered once the kernel answers, and only a few kernels (two per
+  CPU) start at once: fifty at once starved the gateway's event loop and every running
+  kernel's traffic for seconds; queued, they take about as long in all;
 - start requests are served from a :class:`~.pool.KernelPool` when one can stand in for a
   fresh kernel; the pool's idle kernels are hidden from every list and from the limit;
 - the idle culler leaves alone a kernel with a debugger stopped in it, a kernel-dev kernel
@@ -15,6 +18,7 @@ a user down:
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -27,9 +31,20 @@ from ..common.kerneldev import SIDECAR_SUFFIX
 from .debugstops import DebugStops
 from .kernelenv import kernel_env
 from .pool import KernelPool
+from .readiness import answering_client
+
+
+START_TIMEOUT = 60.0
+
+
+def waits_for_debugger(env: dict[str, str], spec_env: dict[str, str] | None) -> bool:
+    """Whether the kernel is a kernel-dev one, which may hold its start until a debugger
+    attaches: its start is not waited for."""
+    return bool(env.get("KERNEL_KERNELDOCK_DEBUG") or (spec_env or {}).get("KERNELDOCK_DEBUG"))
 
 
 class KerneldockKernelManager(SeedingMappingKernelManager):
+    start_gate_size = Integer(0, config=True, help="Kernels starting at once (0: two per CPU).")
     pool_size = Integer(2, config=True, help="Kernels kept started ahead of demand (0: no pool).")
     pool_kernel = Unicode("", config=True, help="Kernelspec the pool starts (default: the default kernel).")
 
@@ -37,6 +52,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
         super().__init__(**kwargs)
         self._starting = 0
         self._spared: set[str] = set()
+        self._start_gate = asyncio.Semaphore(self.start_gate_size or 2 * (os.cpu_count() or 1))
         self.debug_stops = DebugStops(self.log)
         self.pool = KernelPool(
             kernel_name=self.pool_kernel or self.default_kernel_name, size=self.pool_size,
@@ -93,9 +109,23 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
                     return pooled
             if env is not None:
                 kwargs["env"] = env
-            return await super().start_kernel(kernel_name=kernel_name, path=path, kernel_id=kernel_id, **kwargs)
+            async with self._start_gate:
+                kernel_id = await super().start_kernel(kernel_name=kernel_name, path=path,
+                                                       kernel_id=kernel_id, **kwargs)
+                if not waits_for_debugger(env or {}, self._spec_env(name)):
+                    await self._until_answering(kernel_id)
+            return kernel_id
         finally:
             self._starting -= 1
+
+    async def _until_answering(self, kernel_id: str) -> None:
+        try:
+            client = await answering_client(self.get_kernel(kernel_id), START_TIMEOUT)
+        except Exception as error:  # the client finds out; the restarter may bring it back
+            self.log.warning("Kernel %s did not answer after its start: %s", kernel_id,
+                             " ".join(str(error).split()) or type(error).__name__)
+        else:
+            client.stop_channels()
 
     def _spec_env(self, name: str) -> dict[str, str] | None:
         try:

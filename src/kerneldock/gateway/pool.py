@@ -30,9 +30,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_client.session import Session
-
 from .kernelenv import READ_AT_START, env_changes
+from .readiness import answering_client
 
 # Set or removed by the launch itself whatever the request says (Kernel Gateway's launcher
 # and jupyter_client), hence the same in a pooled and a fresh kernel: never part of the fix-up.
@@ -116,12 +115,7 @@ class KernelPool:
         try:
             env = self._base_env()
             await self._start(kernel_id=kernel_id, kernel_name=self.kernel_name, env=dict(env))
-            km = self._kernel_manager(kernel_id)
-            # A session of its own: one shared with the manager would share its digest
-            # history and reject the replies as duplicates.
-            client = km.client(session=Session(config=km.session.config, key=km.session.key))
-            client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-            await client.wait_for_ready(timeout=READY_TIMEOUT)
+            client = await answering_client(self._kernel_manager(kernel_id), READY_TIMEOUT)
             if self._closed:
                 await self._discard(kernel_id, client)
                 return
