@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -118,11 +119,15 @@ def test_jupyterlab_uses_the_gateway_through_the_tunnel(user, stack, laptop, run
         spec = specs["kernelspecs"][specs["default"]]["spec"]
         assert spec["metadata"]["debugger"] is True
 
+        # JupyterLab's start request is served from the gateway's kernel pool.
+        wait_until(lambda: re.search(r"kernel pool: [1-9]\d* of 2 python3 kernels ready",
+                                     user.kerneldock("kernels", check=True).stdout), 90, "a pooled kernel ready")
+
         async def scenario():
             lab = GatewayAPI(lab_url, lab_token)
             kernel = await lab.start_kernel()
             on_gateway = json.loads(user.kerneldock("kernels", "--json", check=True).stdout)
-            assert kernel["id"] in [k["id"] for k in on_gateway]
+            assert [k["pooled"] for k in on_gateway if k["id"] == kernel["id"]] == [True], on_gateway
             async with KernelChannel(lab, kernel["id"]) as channel:
                 result = await channel.execute("import socket; print(socket.gethostname(), 6 * 7)")
             await lab.shutdown_kernel(kernel["id"])
