@@ -39,7 +39,8 @@ c.JupyterWebsocketPersonality.list_kernels = True
 
 # What a kernel gets from the gateway's environment: PATH (always) and these. Secrets in
 # the gateway's environment never reach kernels, with or without an `env` in the request.
-c.KernelGatewayApp.env_process_whitelist = ["HOME", "LANG", "TMPDIR", "KERNELDOCK_WORKSPACE_PATH"]
+c.KernelGatewayApp.env_process_whitelist = ["HOME", "LANG", "TMPDIR", "KERNELDOCK_WORKSPACE_PATH",
+                                           "KERNELDOCK_DEBUGGER_WARM"]
 
 c.KernelGatewayApp.max_kernels = _env_int("KERNELDOCK_MAX_KERNELS", 0) or None
 

@@ -10,32 +10,6 @@ import sys
 USER_KERNELS = "/opt/kerneldock/user"
 
 
-def configure_debugpy_on_first_start() -> None:
-    """Make ipykernel's debugger call ``debugpy.configure(subProcess=False)`` before it
-    starts debugpy for the first time.
-
-    A subprocess of a debugged cell would otherwise get debugpy injected and ask the
-    front-end to attach to it (a reverse request ipykernel cannot relay), and hang. It is
-    done at the first debug session rather than at kernel start because ``configure``
-    reads every installed distribution's metadata, which would slow every kernel start.
-    """
-    try:
-        from ipykernel.debugger import Debugger
-    except ImportError:  # no debugpy: ipykernel reports its debugger as unavailable
-        return
-    original_start = Debugger.start
-
-    def start(self):
-        if not getattr(Debugger, "_kerneldock_configured", False):
-            import debugpy
-
-            debugpy.configure(subProcess=False)
-            Debugger._kerneldock_configured = True
-        return original_start(self)
-
-    Debugger.start = start
-
-
 def main(argv: list[str] | None = None) -> int:
     """Start ipykernel's IPKernelApp with ``argv`` (default: the process's own arguments)."""
     from . import devmode
@@ -49,10 +23,12 @@ def main(argv: list[str] | None = None) -> int:
         devmode.start(mode, argv)  # before ipykernel and the kernel class are imported
     from ipykernel.kernelapp import IPKernelApp
 
-    if mode is None:
-        configure_debugpy_on_first_start()
     app = IPKernelApp.instance()
     app.initialize(argv)
+    if mode is None:
+        from . import debugger_warmup
+
+        debugger_warmup.install(app.kernel)
     if app.connection_file:
         from . import logfile
 
