@@ -21,6 +21,13 @@ from support.stack import Tunnel, running_stack
 from support.wait import wait_until
 
 MAX_KERNELS = 4
+SECRET = "gateway-only-secret-5c2e"
+OVERRIDE = f"""
+services:
+  gateway:
+    environment:
+      KERNELDOCK_TEST_SECRET: "{SECRET}"
+"""
 # What JupyterLab (jupyter_server's gateway client) sends, plus a variable that is not let
 # through, and a working directory.
 LAB_REQUEST = {"name": "python3", "path": "notebooks/deep",
@@ -50,7 +57,7 @@ def make_workspace_dir(workspace, *parts: str) -> None:
 def stack(images):
     env = {"KERNELDOCK_POOL_SIZE": "1", "KERNELDOCK_MAX_KERNELS": str(MAX_KERNELS)}
     refused = (r"\] 403 POST /api/kernels \([\d.]+\)(: kernel limit reached| [\d.]+ms$)",)
-    with running_stack(images, extra_env=env, allowed_log_problems=refused) as stack:
+    with running_stack(images, extra_env=env, allowed_log_problems=refused, override=OVERRIDE) as stack:
         make_workspace_dir(stack.workspace, "notebooks", "deep")
         yield stack
 
@@ -126,6 +133,24 @@ def test_the_pool_refills_and_stays_out_of_sight(api, run_async):
     assert status["size"] == 1 and status["handed_out"] >= 1
     assert [k["id"] for k in run_async(api.kernels())] == [kernel_id]
     run_async(shut_down_all(api))
+
+
+def test_a_session_gets_a_pooled_kernel_without_the_gateway_environment(api, run_async):
+    pool_ready(api, run_async)
+
+    async def scenario():
+        session = await api.request("POST", "/api/sessions", {
+            "path": "notebooks/deep/analysis.ipynb", "type": "notebook", "kernel": {"name": "python3"}})
+        kernel_id = session["kernel"]["id"]
+        try:
+            origin = {m["id"]: m["pooled"] for m in await api.kernel_modes()}
+            return origin[kernel_id], await probe(api, kernel_id)
+        finally:
+            await shut_down_all(api)
+
+    pooled, state = run_async(scenario())
+    assert pooled is True
+    assert SECRET not in json.dumps(state["env"]) and "KG_AUTH_TOKEN" not in state["env"]
 
 
 def test_a_kernel_dev_request_gets_a_fresh_kernel(api, run_async):
