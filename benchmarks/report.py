@@ -17,6 +17,8 @@ def fmt(value: float | None) -> str:
     if value is None:
         return "-"
     magnitude = abs(value)
+    if float(value).is_integer():
+        return f"{value:.0f}"
     return f"{value:.0f}" if magnitude >= 100 else f"{value:.1f}" if magnitude >= 10 else \
         f"{value:.2f}" if magnitude >= 1 else f"{value:.3f}"
 

@@ -23,7 +23,7 @@ class Settings:
 
 
 FULL = Settings(smoke=False, roundtrip_rounds=6, roundtrip_per_round=50, gateway_starts=7,
-                kernel_starts=20, first_stops=7, cpu_rounds=5, memory_kernels=5, many_kernels=100,
+                kernel_starts=20, first_stops=7, cpu_rounds=7, memory_kernels=5, many_kernels=100,
                 wave=10, dap_stops=20, dap_requests=5, budget=400)
 SMOKE = Settings(smoke=True, roundtrip_rounds=2, roundtrip_per_round=10, gateway_starts=1,
                  kernel_starts=3, first_stops=1, cpu_rounds=1, memory_kernels=2, many_kernels=6,
