@@ -25,6 +25,15 @@ def _docker_version() -> str | None:
     return result.stdout.strip() or None
 
 
+def source() -> dict[str, Any]:
+    """The commit measured, and whether the work tree had changes on top of it."""
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, check=False)
+        return result.stdout.strip()
+    return {"commit": git("rev-parse", "--short", "HEAD") or None,
+            "changed": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
 def load() -> dict[str, Any]:
     """Load averages and how many containers run (other people's included): the noise."""
     result = subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True, timeout=30, check=False)

@@ -46,6 +46,9 @@ def markdown(run: dict[str, Any], figures: list[Figure]) -> str:
         f"{run['load_start']['loadavg'][0]:.2f} with {run['load_start']['running_containers']} containers "
         f"running, at end {run['load_end']['loadavg'][0]:.2f} with {run['load_end']['running_containers']}.",
         "",
+        f"Source: commit {run['source']['commit']}{' with local changes' if run['source']['changed'] else ''}; "
+        "images: " + ", ".join(v for k, v in sorted(run["images"].items())) + ".",
+        "",
         "Median (10th-90th percentile, samples); ratio = kerneldock median / stock median.",
         "",
         "| # | figure | unit | kerneldock | stock | ratio | goal | |",

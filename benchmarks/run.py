@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = Run({int(n) for n in args.only.split(",")} if args.only else None)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     facts = {"smoke": settings.smoke, "started": started, "machine": machine.describe(),
-             "load_start": machine.load(), "images": images}
+             "load_start": machine.load(), "images": images,
+             "source": machine.source()}
     try:
         measure_all(settings, images, progress)
     except KeyboardInterrupt:
