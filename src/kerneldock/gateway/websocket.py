@@ -25,6 +25,7 @@ from typing import Any
 
 from jupyter_client.jsonutil import json_default
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+from tornado.websocket import WebSocketClosedError
 
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 # What a client may send on: never iopub (a SUB socket; sending on it raises).
@@ -153,6 +154,23 @@ class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         if handler is not None and handler.ws_connection is not None:
             handler.set_nodelay(True)
         return super().connect()
+
+    @property
+    def write_message(self):
+        """What jupyter_server writes each kernel message to the client with. To a websocket
+        that has closed (JupyterLab reconnecting with the same session replaces the old one
+        while its messages still arrive) the stock one raised, and each message became an
+        empty WARNING line; they are dropped quietly."""
+        write = self.websocket_handler.write_message
+
+        def write_or_drop(message, binary=False):
+            try:
+                return write(message, binary=binary)
+            except WebSocketClosedError:
+                self.log.debug("kernel %s: a message for a closed websocket dropped", self.kernel_id)
+                return None
+
+        return write_or_drop
 
     def handle_incoming_message(self, incoming_msg: str | bytes) -> None:
         """Called by the websocket handler for each frame from the client."""

@@ -9,6 +9,9 @@ Python 3.12+ pydevd uses ``sys.monitoring`` and costs nothing measurable while n
 breakpoint is set; it adds about 8 MB to the kernel, and the adapter is a process of its
 own (BENCHMARKS.md). ``KERNELDOCK_DEBUGGER_WARM=0`` on the gateway turns it off.
 
+The adapter is started through ``kerneldock-debug-adapter`` and the kernel's socket to it
+gets TCP_NODELAY: without it each request while stopped paid a delayed ACK.
+
 Either way ``debugpy.configure(subProcess=False)`` comes first: a subprocess of a debugged
 cell would otherwise get debugpy injected and ask the front-end to attach to it (a reverse
 request ipykernel cannot relay), and hang.
@@ -17,6 +20,7 @@ request ipykernel cannot relay), and hang.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 from typing import Any
@@ -25,13 +29,31 @@ _configured = False
 _warmup: threading.Thread | None = None
 
 
+ADAPTER = os.path.join(os.path.dirname(sys.executable), "kerneldock-debug-adapter")
+
+
 def _configure() -> None:
     global _configured
     if not _configured:
         import debugpy
 
-        debugpy.configure(subProcess=False)  # reads every distribution's metadata: slow
+        settings = {"subProcess": False}
+        if os.path.exists(ADAPTER):  # installed with kerneldock: TCP_NODELAY in the adapter
+            settings["python"] = ADAPTER
+        debugpy.configure(**settings)  # reads every distribution's metadata: slow
         _configured = True
+
+
+def _no_delay_to_adapter() -> None:
+    """TCP_NODELAY on the debugged process's own socket to the adapter (see debug_adapter)."""
+    try:
+        import pydevd
+
+        sock = getattr(getattr(pydevd.get_global_debugger(), "writer", None), "sock", None)
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (ImportError, OSError):
+        pass
 
 
 def _listen(debugger: Any) -> None:
@@ -44,6 +66,7 @@ def _listen(debugger: Any) -> None:
         print(f"WARNING[kernel] kerneldock: could not start debugpy ahead of time: {error}",
               file=sys.stderr, flush=True)
         return
+    _no_delay_to_adapter()
     # What ipykernel's own start would have recorded after its `debugpy.listen`.
     debugger.debugpy_client.debugpy_host = host
     debugger.debugpy_client.debugpy_port = str(port)
@@ -70,7 +93,9 @@ def install(kernel: Any) -> None:
 
             os.makedirs(get_tmp_directory(), mode=0o700, exist_ok=True)
         _configure()
-        return original_start(self)
+        started = original_start(self)
+        _no_delay_to_adapter()  # when ipykernel itself started debugpy just now
+        return started
 
     Debugger.start = start
     debugger = getattr(kernel, "debugger", None)
