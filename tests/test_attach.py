@@ -315,6 +315,41 @@ def test_unanswerable_request_gets_an_error_response(editor, relay, stack):
     editor.ok("disconnect", {"restart": False})
 
 
+GARBAGE = [
+    b"Content-Length: abc\r\n\r\n{}",
+    b"Content-Length: 99999999999\r\n\r\n",
+    b"Content-Length: 5\r\n\r\nhello",
+    b"Content-Length: 7\r\n\r\n[1,2,3]",
+    b"\x00\xff" * 64 + b"\r\n\r\n",
+]
+
+
+def test_garbage_on_the_dap_port_is_dropped_and_the_relay_keeps_serving(relay, stack):
+    import socket
+
+    for garbage in GARBAGE:
+        with socket.create_connection(("127.0.0.1", relay), timeout=10) as conn:
+            conn.sendall(garbage)
+            conn.shutdown(socket.SHUT_WR)
+            assert conn.recv(4096) == b"", garbage  # closed without an answer
+    # Mid-session garbage ends that editor's session only.
+    client = DapClient(relay)
+    try:
+        client.vscode_attach(relay, mapping(stack), {})
+        client.sock.sendall(b"Content-Length: 3\r\n\r\n{{{")
+        assert client.closed.wait(15), "the relay kept a connection that sent garbage"
+    finally:
+        client.close()
+    editor = DapClient(relay)
+    try:
+        editor.vscode_attach(relay, mapping(stack), {})
+        threads = editor.ok("threads", {})
+        assert threads["threads"], threads
+        editor.ok("disconnect", {"restart": False})
+    finally:
+        editor.close()
+
+
 def test_unknown_kernel_is_named(user):
     result = user.kerneldock("attach", "no-such-kernel", "--port", str(free_port()))
     assert result.returncode == 1

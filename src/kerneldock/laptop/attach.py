@@ -55,6 +55,10 @@ class AttachServer:
         self.api = GatewayAPI(profile.gateway_url, profile.token())
         self.session: RelaySession | None = None
         self.busy = False
+        # Set once the editor's session has ended (its connection closed) while the relay
+        # still lets go of the kernel's debugger; ``free`` once it has.
+        self.ending: asyncio.Event | None = None
+        self.free: asyncio.Event | None = None
 
     async def serve(self, announce) -> None:
         server = await asyncio.start_server(self._editor, "127.0.0.1", self.port)
@@ -88,6 +92,13 @@ class AttachServer:
         if first is None:
             writer.close()
             return
+        if self.busy and self.ending is not None and self.ending.is_set():
+            # The previous editor's session has ended (an editor restarting its session
+            # reconnects at once): wait for the relay to let go rather than refuse.
+            try:
+                await asyncio.wait_for(self.free.wait(), 10)
+            except asyncio.TimeoutError:
+                pass
         if self.busy:
             writer.write(encode_message({
                 "seq": 1, "type": "response", "request_seq": first.get("seq", 0),
@@ -98,6 +109,7 @@ class AttachServer:
             writer.close()
             return
         self.busy = True
+        self.ending, self.free = asyncio.Event(), asyncio.Event()
         try:
             try:
                 channel = await KernelChannel(self.api, self.kernel["id"]).open()
@@ -111,10 +123,12 @@ class AttachServer:
                 ended = await self.session.run(first)
                 print(f"kerneldock: editor session ended ({ended})", file=sys.stderr, flush=True)
             finally:
+                self.ending.set()
                 await channel.close()
         finally:
             self.session = None
             self.busy = False
+            self.free.set()
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One JSON request line from ``kerneldock run``, one JSON answer line."""
