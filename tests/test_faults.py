@@ -130,6 +130,8 @@ def test_gateway_restart_under_a_connected_user(stack, user):
         # The kernel is gone: the next call says the gateway restarted, in one line.
         line = one_line_error(user.kerneldock("exec", kernel[:8], "x"))
         assert line.startswith("kerneldock: gateway: ") and "the gateway restarted at " in line, line
+        wait_until(lambda: json.loads(status_file(witness).read_text())["gateway"]["restarts"] == 1, 20,
+                   "the witness's connect saw the restart")
         line = one_line_error(witness.kerneldock("exec", kernel[:8], "x"))
         assert "the gateway restarted at " in line and f"kernel {kernel[:8]} was running on it and is gone" in line, line
         doctor = witness.kerneldock("doctor", kernel[:8])

@@ -147,6 +147,16 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
     def list_kernels(self) -> list[dict[str, Any]]:
         return [model for model in super().list_kernels() if model["id"] not in self.pool.hidden]
 
+    def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+        """Called by the kernel routes. jupyter_client lists a kernel a moment before
+        jupyter_server has given it its activity fields; the stock model then raised
+        (a 500 with a traceback for ``GET /api/kernels``). Such a kernel is starting."""
+        kernel = self._kernels.get(kernel_id)
+        if kernel is not None and not hasattr(kernel, "last_activity"):
+            kernel.last_activity = utcnow()
+            kernel.execution_state = "starting"
+        return super().kernel_model(kernel_id)
+
     # -- activity, culling, removal ---------------------------------------------------------
 
     def start_watching_activity(self, kernel_id: str) -> None:
