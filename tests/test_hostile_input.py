@@ -29,7 +29,7 @@ from kerneldock.common.errors import KernelError
 from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.hostile import CONTENT_TYPES, METHODS, OVERSIZED, ROUTES, bodies, queries, raw_request, segments
-from support.stack import Tunnel, running_stack
+from support.stack import Tunnel, gateway_env_override, running_stack
 from support.wait import wait_until
 
 # Deliberate faults the gateway logs as one-line warnings: client errors in the access log
@@ -45,12 +45,7 @@ ALLOWED = (
 EXAMPLES_PER_ROUTE = 25
 OVERSIZED_JSON = OVERSIZED[1]
 SECRET = "gateway-only-secret-" + secrets.token_hex(4)
-OVERRIDE = f"""
-services:
-  gateway:
-    environment:
-      KERNELDOCK_TEST_SECRET: "{SECRET}"
-"""
+OVERRIDE = gateway_env_override(KERNELDOCK_TEST_SECRET=SECRET)
 
 
 @pytest.fixture(scope="module")

@@ -17,17 +17,12 @@ from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.jupyter_debug import break_in_cell, next_debug_event
 from support.marks import marked_line
-from support.stack import Tunnel, running_stack
+from support.stack import Tunnel, gateway_env_override, running_stack
 from support.wait import wait_until
 
 MAX_KERNELS = 4
 SECRET = "gateway-only-secret-5c2e"
-OVERRIDE = f"""
-services:
-  gateway:
-    environment:
-      KERNELDOCK_TEST_SECRET: "{SECRET}"
-"""
+OVERRIDE = gateway_env_override(KERNELDOCK_TEST_SECRET=SECRET)
 # What JupyterLab (jupyter_server's gateway client) sends, plus a variable that is not let
 # through, and a working directory.
 LAB_REQUEST = {"name": "python3", "path": "notebooks/deep",

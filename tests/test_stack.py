@@ -17,15 +17,10 @@ from kerneldock.laptop.kernel_channel import KernelChannel
 from support.http import http
 from support.jupyter_debug import break_in_cell, next_debug_event
 from support.marks import marked_line
-from support.stack import ROOT, Stack, Tunnel, run, running_stack
+from support.stack import ROOT, Stack, Tunnel, gateway_env_override, run, running_stack
 
 SECRET = "gateway-only-secret-8d1f"
-OVERRIDE = f"""
-services:
-  gateway:
-    environment:
-      KERNELDOCK_TEST_SECRET: "{SECRET}"
-"""
+OVERRIDE = gateway_env_override(KERNELDOCK_TEST_SECRET=SECRET)
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,12 @@ UPSTREAM_NOISE = [r"zmqstream:\d+\] Got events for closed stream",
                   r"websocket:\d+\] The websocket_ping_timeout \(90000\) cannot be longer"]
 
 
+def gateway_env_override(**env: str) -> str:
+    """A compose override file's text that adds ``env`` to the gateway's environment."""
+    lines = "".join(f'      {name}: "{value}"\n' for name, value in env.items())
+    return f"services:\n  gateway:\n    environment:\n{lines}"
+
+
 def run(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 120,
         check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(args, env=env, timeout=timeout, check=check, text=True,
