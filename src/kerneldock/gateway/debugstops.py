@@ -39,6 +39,10 @@ class DebugStops:
             stream.close()
         self._stopped.pop(kernel_id, None)
 
+    def clear(self, kernel_id: str) -> None:
+        """Called when the kernel restarts: whatever was stopped in it is gone."""
+        self._stopped.pop(kernel_id, None)
+
     def is_stopped(self, kernel_id: str) -> bool:
         return bool(self._stopped.get(kernel_id))
 

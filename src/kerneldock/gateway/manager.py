@@ -52,6 +52,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
         super().__init__(**kwargs)
         self._starting = 0
         self._spared: set[str] = set()
+        self._restart_watched: set[str] = set()
         self._start_gate = asyncio.Semaphore(self.start_gate_size or 2 * (os.cpu_count() or 1))
         self.debug_stops = DebugStops(self.log)
         self.pool = KernelPool(
@@ -96,8 +97,9 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
             raise web.HTTPError(409, "kernel id %s is taken", kernel_id)
         if kernel_id is not None and kernel_id in self:
             return await super().start_kernel(kernel_id=kernel_id, kernel_name=kernel_name, path=path, **kwargs)
-        self._check_limit()  # and count this start before the first await
-        self._starting += 1
+        self._check_limit()  # and count this start before the first await,
+        self._starting += 1  # until the kernel is listed
+        counted = True
         try:
             name = kernel_name or self.default_kernel_name
             if kernel_id is None and env is not None and self.pool.serves(name, env, self._spec_env(name)):
@@ -110,13 +112,18 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
             if env is not None:
                 kwargs["env"] = env
             async with self._start_gate:
-                kernel_id = await super().start_kernel(kernel_name=kernel_name, path=path,
-                                                       kernel_id=kernel_id, **kwargs)
+                try:
+                    kernel_id = await super().start_kernel(kernel_name=kernel_name, path=path,
+                                                           kernel_id=kernel_id, **kwargs)
+                finally:
+                    self._starting -= 1
+                    counted = False
                 if not waits_for_debugger(env or {}, self._spec_env(name)):
                     await self._until_answering(kernel_id)
             return kernel_id
         finally:
-            self._starting -= 1
+            if counted:
+                self._starting -= 1
 
     async def _until_answering(self, kernel_id: str) -> None:
         try:
@@ -134,7 +141,8 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
             return None
 
     async def _start_pool_kernel(self, **kwargs: Any) -> str:
-        return await super().start_kernel(**kwargs)
+        async with self._start_gate:  # refills queue with everyone else's starts
+            return await super().start_kernel(**kwargs)
 
     async def _stop_pool_kernel(self, kernel_id: str) -> None:
         await self.shutdown_kernel(kernel_id, now=True)
@@ -162,6 +170,15 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
     def start_watching_activity(self, kernel_id: str) -> None:
         super().start_watching_activity(kernel_id)
         self.debug_stops.watch(kernel_id, self._kernels[kernel_id])
+        if kernel_id not in self._restart_watched:
+            # A restarted kernel (the restarter's or a client's) has no debugger stopped in it.
+            self._restart_watched.add(kernel_id)
+            self.add_restart_callback(kernel_id, lambda: self.debug_stops.clear(kernel_id), "restart")
+
+    async def restart_kernel(self, kernel_id: str, now: bool = False) -> None:
+        """Called by ``POST /api/kernels/ID/restart``."""
+        self.debug_stops.clear(kernel_id)
+        await super().restart_kernel(kernel_id, now=now)
 
     def stop_watching_activity(self, kernel_id: str) -> None:
         self.debug_stops.unwatch(kernel_id)
@@ -171,6 +188,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
         self.debug_stops.unwatch(kernel_id)
         self.pool.forget(kernel_id)
         self._spared.discard(kernel_id)
+        self._restart_watched.discard(kernel_id)
         return super().remove_kernel(kernel_id)
 
     async def cull_kernel_if_idle(self, kernel_id: str) -> None:
@@ -178,6 +196,9 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
         if kernel_id in self.pool.hidden:
             return
         kernel = self._kernels[kernel_id]
+        if getattr(kernel, "execution_state", None) == "dead":
+            await super().cull_kernel_if_idle(kernel_id)  # jupyter_server removes dead kernels
+            return
         if self.debug_stops.is_stopped(kernel_id):
             # Idle time counts from when the debugger lets the kernel go.
             kernel.last_activity = utcnow()

@@ -135,7 +135,8 @@ class KernelPool:
     async def take(self, env: dict[str, str], cwd: str) -> str | None:
         """Called by the kernel manager's ``start_kernel``: a ready kernel made into what a
         fresh start with ``env`` in ``cwd`` would be, or None when there is none."""
-        self._failures = 0
+        self._failures = 0  # a start request is a reason to try refilling again
+        self.fill()
         while self._ready:
             pooled = self._ready.pop(0)
             self.fill()
@@ -182,9 +183,11 @@ class KernelPool:
         """Called by the kernel manager when a kernel is shut down or dies."""
         self.handed_out.discard(kernel_id)
         for pooled in list(self._ready):
-            if pooled.kernel_id == kernel_id:
+            if pooled.kernel_id == kernel_id:  # a pooled kernel died: start another
                 self._ready.remove(pooled)
                 pooled.client.stop_channels()
+                self.hidden.discard(kernel_id)
+                self.fill()
         self.hidden.discard(kernel_id)
 
     async def close(self) -> None:
