@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import signal
+import time
 from http.client import responses
 from typing import Any
 
@@ -25,8 +26,10 @@ from kernel_gateway.services.kernels import handlers as kg_kernel_handlers
 from tornado import web
 
 from ..common.kerneldev import LOG_SUFFIX, LOGLEVEL_SUFFIX, SIDECAR_SUFFIX
+from .hardening import optional_string, parse_json_body
 
 log = logging.getLogger("KernelGatewayApp")
+GATEWAY_STARTED = f"{time.time():.6f}"
 _KERNEL_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -78,33 +81,29 @@ class ConstantTimeTokenMixin:
                 client_token = header[len("token "):] if header.startswith("token ") else ""
             if not hmac.compare_digest(client_token.encode(), server_token.encode()):
                 return self.send_error(401)
+        # Lets `kerneldock connect` tell a restarted gateway from one that was out of reach.
+        self.set_header("X-Kerneldock-Gateway-Started", GATEWAY_STARTED)
         # Skip Kernel Gateway's own (timing-leaky) comparison; run what comes after it.
         return super(TokenAuthorizationMixin, self).prepare()
 
 
 class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler):
-    """``/api/kernels``: validates the start request before Kernel Gateway sees it.
-
-    Kernel Gateway's ``post`` filters the kernel's environment only when the body has an
-    ``env`` key; :meth:`get_json_body` always supplies one, so the filter always applies.
-    """
+    """``/api/kernels``: a start request checked field by field, then started with the
+    filtered environment whether or not the body had an ``env`` (Kernel Gateway filtered
+    only when it had one)."""
 
     _model: dict[str, Any] | None = None
 
     def get_json_body(self) -> dict[str, Any] | None:
-        """Called by Kernel Gateway's and jupyter_server's ``post``; parsed once per request."""
+        """Called by :meth:`post`; parsed once per request."""
         if self._model is None:
             self._model = self._parse_start_request()
         return self._model
 
     def _parse_start_request(self) -> dict[str, Any]:
-        body = self.request.body.strip()
-        model: Any = {}
-        if body:
-            try:
-                model = json.loads(body)
-            except (UnicodeDecodeError, ValueError, RecursionError) as error:
-                raise web.HTTPError(400, "request body is not valid JSON: %s", str(error)[:200]) from None
+        model = parse_json_body(self.request.body)
+        if model is None:
+            model = {}
         if not isinstance(model, dict):
             raise web.HTTPError(400, "request body must be a JSON object")
         name = model.get("name")
@@ -116,8 +115,7 @@ class MainKernelHandler(OneLineErrorsMixin, kg_kernel_handlers.MainKernelHandler
         ):
             raise web.HTTPError(400, "'env' must be an object of string values")
         for key in ("path", "kernel_id"):
-            if model.get(key) is not None and (not isinstance(model[key], str) or "\x00" in model[key]):
-                raise web.HTTPError(400, "'%s' must be a string", key)
+            optional_string(model, key)
         if model.get("kernel_id") is not None and not _KERNEL_ID.fullmatch(model["kernel_id"]):
             raise web.HTTPError(400, "'kernel_id' must be a UUID")  # it names files and sockets
         return model

@@ -35,7 +35,7 @@ def parse_json_body(body: bytes) -> Any:
         raise web.HTTPError(400, "request body is not valid JSON: %s", str(error)[:200]) from None
 
 
-def _optional_string(model: dict[str, Any], key: str, where: str = "") -> None:
+def optional_string(model: dict[str, Any], key: str, where: str = "") -> None:
     value = model.get(key)
     if value is not None and (not isinstance(value, str) or "\x00" in value):
         raise web.HTTPError(400, "'%s%s' must be a string", where, key)
@@ -56,7 +56,7 @@ def session_model(body: bytes, *, partial: bool) -> dict[str, Any]:
         model.setdefault("path", notebook.get("path", notebook.get("name")))
         model.setdefault("type", "notebook")
     for key in ("path", "type", "name"):
-        _optional_string(model, key)
+        optional_string(model, key)
     if not partial:
         for key in ("path", "type"):
             if model.get(key) is None:
@@ -66,18 +66,19 @@ def session_model(body: bytes, *, partial: bool) -> dict[str, Any]:
         if not isinstance(kernel, dict):
             raise web.HTTPError(400, "'kernel' must be an object")
         for key in ("name", "id"):
-            _optional_string(kernel, key, "kernel.")
+            optional_string(kernel, key, "kernel.")
     return model
 
 
 def _sessions(sm) -> list[dict[str, Any]]:
     """Every session whose kernel still runs; Kernel Gateway's ``list_sessions`` raises
     KeyError (after forgetting it) for a session whose kernel was shut down."""
-    while True:
+    for _ in range(len(getattr(sm, "_sessions", ())) + 1):  # each KeyError forgets one
         try:
             return sm.list_sessions()
         except KeyError:
             continue
+    return sm.list_sessions()
 
 
 def _finish_json(handler, model: Any, status: int = 200) -> None:

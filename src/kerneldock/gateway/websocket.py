@@ -64,10 +64,11 @@ def check_header(header: Any) -> None:
             raise BadFrame(f"'header.{key}' is not a non-empty string")
 
 
-def check_legacy(frame: str | bytes) -> dict[str, Any] | None:
+def check_legacy(frame: str | bytes) -> tuple[dict[str, Any], bool] | None:
     """A frame of the default protocol (JSON text, or jupyter_server's binary form with
     buffers); returns a text frame's message with its missing parts filled in (stock
-    jupyter_server needs every part), None for a binary frame (passed on as it is)."""
+    jupyter_server needs every part) and whether any was, None for a binary frame (passed
+    on as it is)."""
     if isinstance(frame, bytes):
         if len(frame) < 8:
             raise BadFrame("binary frame too short")
@@ -75,6 +76,7 @@ def check_legacy(frame: str | bytes) -> dict[str, Any] | None:
         message = _json_object(frame[offsets[0]:offsets[1] if len(offsets) > 1 else None], "message")
     else:
         message = _json_object(frame, "message")
+    complete = all(key in message for key in ("channel", "parent_header", "metadata", "content"))
     channel = message.get("channel", "shell")
     if channel not in CLIENT_CHANNELS:
         raise BadFrame(f"channel {str(channel)[:40]!r} is not one a client sends on")
@@ -87,7 +89,7 @@ def check_legacy(frame: str | bytes) -> dict[str, Any] | None:
     if isinstance(frame, bytes):
         return None
     message["channel"] = channel
-    return message
+    return message, not complete
 
 
 # DAP requests ipykernel's debugger raises on (and so never answers), by what it indexes.
@@ -178,11 +180,13 @@ class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
             if self.subprotocol == V1_PROTOCOL:
                 check_v1(incoming_msg)
             else:
-                fixed = check_legacy(incoming_msg)
-                if fixed is not None:
-                    if self._refused_debug_request(fixed):
+                checked = check_legacy(incoming_msg)
+                if checked is not None:
+                    message, filled_in = checked
+                    if self._refused_debug_request(message):
                         return
-                    incoming_msg = json.dumps(fixed)
+                    if filled_in:  # else the frame goes on as sent, not encoded again
+                        incoming_msg = json.dumps(message)
             super().handle_incoming_message(incoming_msg)
         except Exception as error:  # noqa: BLE001 - one line per bad frame, never a traceback
             problem = str(error) if isinstance(error, BadFrame) else f"{type(error).__name__}: {str(error)[:200]}"
@@ -206,7 +210,7 @@ class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
         reply["channel"] = "control"
         reply.pop("msg_id", None)
         reply.pop("msg_type", None)
-        self.websocket_handler.write_message(json.dumps(reply, default=json_default))
+        self.write_message(json.dumps(reply, default=json_default))
         return True
 
     def _limit_rate(self, channel, msg, msg_list):

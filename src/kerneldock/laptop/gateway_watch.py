@@ -1,13 +1,14 @@
 """Noticing that the gateway restarted, for ``kerneldock connect``, without polling it.
 
 A restarted gateway has lost every kernel it ran, and its users should be told so by name
-rather than meet a bare "no kernel" later. The gateway publishes no start time, and polling
-it would write an access-log line every few seconds, so the watch keeps one idle HTTP/1.1
-keep-alive connection to the gateway through the tunnel instead. When the gateway process
-exits, that connection is closed at once (the bastion's TCP connection to it ends, then the
-SSH channel). The watch then asks again: if the gateway does not answer through a tunnel
-that is up, it is down; when it answers again and the kernels it ran before are gone (or
-none were known), it restarted. The kernels it knew are refreshed on the same connection
+rather than meet a bare "no kernel" later. Polling the gateway would write an access-log
+line every few seconds, so the watch keeps one idle HTTP/1.1 keep-alive connection to the
+gateway through the tunnel instead. When the gateway process exits, that connection is
+closed at once (the bastion's TCP connection to it ends, then the SSH channel). The watch
+then asks again: if the gateway does not answer through a tunnel that is up, it is down;
+when it answers again with another start time (the ``X-Kerneldock-Gateway-Started``
+header of its answers), it restarted. A gateway without that header is judged by its
+kernels: gone when they are. The kernels it knew are refreshed on the same connection
 every ``refresh`` seconds, so the list of lost kernels is at most that old.
 
 The supervisor (:func:`kerneldock.laptop.connect.connect`) runs :meth:`GatewayWatch.run`
@@ -45,6 +46,7 @@ class GatewayWatch:
         self.restarted_at: float | None = None
         self.lost_kernels: list[str] = []
         self.known: set[str] | None = None  # kernel ids at the last answer (None: never asked)
+        self.started: str | None = None     # the gateway's start time, as it says it
         self._wake = asyncio.Event()
         self._after_end = False  # the kept connection just ended, the tunnel stayed up
 
@@ -80,21 +82,23 @@ class GatewayWatch:
                 except asyncio.TimeoutError:
                     delay = 1.0  # busy, not gone: ask again later, nothing to report
                     continue
-                except (NoAnswer, OSError, EOFError, ValueError):
+                except (NoAnswer, OSError, EOFError, ValueError, KeyError, TypeError,
+                        asyncio.LimitOverrunError):
                     # The forward took the connection (ssh runs) and closed it unanswered:
                     # ssh could not reach the gateway.
                     if self.tunnel_up():
                         self._not_answering()
                     delay = 0.5
                     continue
-                self._answered(kernels)
+                self._answered(*kernels)
                 self._after_end = False
                 # Idle until the gateway closes the connection, asking now and then. An end
                 # here is only a reason to look again; a fresh connection tells what it was.
                 try:
                     while not await self._idle(reader):
-                        self.known = set(await self._ask(reader, writer))
-                except (NoAnswer, OSError, EOFError, ValueError, asyncio.TimeoutError):
+                        self.known = set((await self._ask(reader, writer))[0])
+                except (NoAnswer, OSError, EOFError, ValueError, KeyError, TypeError,
+                        asyncio.LimitOverrunError, asyncio.TimeoutError):
                     pass
                 self._after_end = self.tunnel_up()
                 delay = 0.1
@@ -110,17 +114,20 @@ class GatewayWatch:
             return False
         return True
 
-    async def _ask(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> list[str]:
-        """``GET /api/kernels`` on the kept connection; the ids of the kernels it lists."""
+    async def _ask(self, reader: asyncio.StreamReader,
+                   writer: asyncio.StreamWriter) -> tuple[list[str], str | None]:
+        """``GET /api/kernels`` on the kept connection: the ids of the kernels it lists and
+        the gateway's start time, when it says it."""
         writer.write(("GET /api/kernels HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                       "Authorization: token %s\r\nUser-Agent: kerneldock-connect\r\n\r\n"
                       % (self.port, self.token)).encode())
         await writer.drain()
-        status, body = await asyncio.wait_for(read_response(reader), ANSWER_TIMEOUT)
+        status, headers, body = await asyncio.wait_for(read_response(reader), ANSWER_TIMEOUT)
+        started = headers.get("x-kerneldock-gateway-started")
         if status != 200:
             # 401 and the like: the gateway answers, which is all the watch needs to know.
-            return sorted(self.known or ())
-        return [kernel["id"] for kernel in json.loads(body)]
+            return sorted(self.known or ()), started
+        return [kernel["id"] for kernel in json.loads(body)], started
 
     def _not_answering(self) -> None:
         if self.state == "down":
@@ -130,20 +137,22 @@ class GatewayWatch:
                   "(restarting or stopped?)")
         self.on_change()
 
-    def _answered(self, kernels: list[str]) -> None:
+    def _answered(self, kernels: list[str], started: str | None) -> None:
         before, now = self.known, set(kernels)
         gone = sorted(before - now) if before else []
-        if self.state == "down" and (not before or gone):
-            # Down, then up without (some of) its kernels: a new gateway process.
+        if started is not None and self.started is not None:
+            restarted = started != self.started
+        else:  # a gateway that does not say when it started: judged by its kernels
+            restarted = ((self.state == "down" and bool(gone))
+                         or (self._after_end and bool(before) and not (before & now)))
+        if restarted:
             self._restarted(gone)
         elif self.state == "down":
             self.note(f"gateway: answering again after {time.time() - self.down_since:.1f} s, "
                       "its kernels are still there")
-        elif self._after_end and before and not (before & now):
-            # Back so fast that no attempt found it down, but every kernel it ran is gone.
-            self._restarted(gone)
         changed = self.state == "down"
         self.state, self.down_since, self.known = "up", None, now
+        self.started = started or self.started
         if changed:
             self.on_change()
 
@@ -157,8 +166,9 @@ class GatewayWatch:
         self.on_change()
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One HTTP/1.1 response: status code and body (Content-Length or chunked)."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response: status code, headers (lower-case names) and body
+    (Content-Length or chunked)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
@@ -179,7 +189,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         await reader.readuntil(b"\r\n")
     else:
         body = b""
-    return int(parts[1]), body
+    return int(parts[1]), headers, body
 
 
 def clock(when: float) -> str:
