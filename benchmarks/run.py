@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 import time
 import traceback
 from collections.abc import Callable

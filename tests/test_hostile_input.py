@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import secrets
 import socket
-import subprocess
 import time
 from datetime import timedelta
 
@@ -30,7 +28,6 @@ from kerneldock.laptop.gateway_api import GatewayAPI
 from kerneldock.laptop.kernel_channel import KernelChannel
 from support.hostile import CONTENT_TYPES, METHODS, OVERSIZED, ROUTES, bodies, queries, raw_request, segments
 from support.stack import Tunnel, gateway_env_override, running_stack
-from support.wait import wait_until
 
 # Deliberate faults the gateway logs as one-line warnings: client errors in the access log
 # (5xx are never allowed), and tornado refusing a malformed form body.

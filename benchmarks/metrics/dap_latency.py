@@ -17,7 +17,6 @@ import subprocess
 import time
 
 from kerneldock.laptop.gateway_api import GatewayAPI
-from kerneldock.laptop.kernel_channel import KernelChannel
 from support.dap_client import DapClient
 from support.jupyter_debug import LAB_INITIALIZE, next_debug_event
 from support.laptop import Laptop
