@@ -15,7 +15,7 @@ from typing import Any
 from ..common.errors import GatewayError, KernelError, KerneldockError, LocalError, UsageError
 from . import connect as connecting
 from .gateway_api import GatewayAPI
-from .gateway_watch import clock
+from .gateway_watch import clock, lost_kernels_text
 from .kernel_channel import KernelChannel
 from .state import Profile, state_dir
 
@@ -138,10 +138,8 @@ def gateway_note(gateway: dict[str, Any] | None) -> str:
         return (f"gateway: not answering through the tunnel since {clock(gateway['down_since'])} "
                 "(restarting or stopped? kernels of a restarted gateway are gone)")
     if gateway.get("restarted_at"):
-        lost = gateway.get("lost_kernels") or []
         return (f"gateway: restarted at {clock(gateway['restarted_at'])}; "
-                + (f"its kernels {', '.join(k[:8] for k in lost)} are gone" if lost
-                   else "kernels started before then are gone"))
+                f"{lost_kernels_text(gateway.get('lost_kernels') or [])}")
     return ""
 
 

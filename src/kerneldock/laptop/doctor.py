@@ -17,7 +17,7 @@ from . import ssh
 from .connect import port_is_free, supervisor_alive
 from .attach import attach_records, resolve_kernel
 from .gateway_api import GatewayAPI
-from .gateway_watch import clock
+from .gateway_watch import clock, lost_kernels_text
 from .kernel_channel import KernelChannel
 from .state import Profile
 
@@ -76,11 +76,9 @@ async def check(profile: Profile, kernel_ref: str | None) -> list[Finding]:
     found.append(Finding("token", True, f"accepted ({len(specs.get('kernelspecs', {}))} kernelspecs)"))
     watched = status.get("gateway") or {}
     if watched.get("restarted_at"):
-        lost = watched.get("lost_kernels") or []
         found.append(Finding("restart", True, f"the gateway restarted at {clock(watched['restarted_at'])} "
                                               f"({watched.get('restarts', 1)} restart(s) seen by this connection); "
-                             + (f"its kernels {', '.join(k[:8] for k in lost)} are gone" if lost
-                                else "kernels started before then are gone")))
+                                              f"{lost_kernels_text(watched.get('lost_kernels') or [])}"))
     if kernel_ref is not None:
         found += await check_kernel(api, kernel_ref, watched)
     for record in attach_records(profile):

@@ -160,9 +160,8 @@ class GatewayWatch:
         self.restarts += 1
         self.restarted_at = time.time()
         self.lost_kernels = gone
-        lost = (f"{len(gone)} kernel(s) it ran are gone: " + ", ".join(k[:8] for k in gone)
-                if gone else "kernels started before then are gone")
-        self.note(f"gateway: answering again; it restarted at {clock(self.restarted_at)}, {lost}")
+        self.note(f"gateway: answering again; it restarted at {clock(self.restarted_at)}, "
+                  f"{lost_kernels_text(gone)}")
         self.on_change()
 
 
@@ -190,6 +189,12 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
     else:
         body = b""
     return int(parts[1]), headers, body
+
+
+def lost_kernels_text(lost: list[str]) -> str:
+    """The kernels a gateway restart took, as every command names them."""
+    return (f"its kernels {', '.join(k[:8] for k in lost)} are gone" if lost
+            else "kernels started before then are gone")
 
 
 def clock(when: float) -> str:
