@@ -39,8 +39,7 @@ c.JupyterWebsocketPersonality.list_kernels = True
 
 # What a kernel gets from the gateway's environment: PATH (always) and these. Secrets in
 # the gateway's environment never reach kernels, with or without an `env` in the request.
-c.KernelGatewayApp.env_process_whitelist = ["HOME", "LANG", "TMPDIR", "KERNELDOCK_WORKSPACE_PATH",
-                                           "KERNELDOCK_DEBUGGER_WARM"]
+c.KernelGatewayApp.env_process_whitelist = ["HOME", "LANG", "TMPDIR", "KERNELDOCK_WORKSPACE_PATH"]
 
 c.KernelGatewayApp.max_kernels = _env_int("KERNELDOCK_MAX_KERNELS", 0) or None
 
@@ -49,6 +48,7 @@ c.KernelGatewayApp.max_kernels = _env_int("KERNELDOCK_MAX_KERNELS", 0) or None
 c.KernelGatewayApp.kernel_manager_class = "kerneldock.gateway.manager.KerneldockKernelManager"
 c.KerneldockKernelManager.pool_size = _env_int("KERNELDOCK_POOL_SIZE", 2)
 c.KerneldockKernelManager.pool_kernel = os.environ.get("KERNELDOCK_POOL_KERNEL", "").strip()
+c.KerneldockKernelManager.pool_debugger_warm = os.environ.get("KERNELDOCK_DEBUGGER_WARM", "1").strip() != "0"
 if c.KerneldockKernelManager.pool_size < 0:
     raise SystemExit("ERROR[config] gateway: KERNELDOCK_POOL_SIZE must be 0 or more")
 

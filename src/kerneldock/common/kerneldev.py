@@ -1,4 +1,5 @@
-"""What the kernel, the gateway and the laptop agree on about kernel-dev mode."""
+"""What the kernel, the gateway and the laptop agree on: kernel-dev mode, the files beside a
+kernel's connection file, the debugger warm-up of pooled kernels."""
 
 MODES = ("listen", "wait")
 # Where debugpy of a kernel-dev kernel listens; the bastion's PermitOpen lists exactly these.
@@ -8,3 +9,5 @@ SIDECAR_SUFFIX = ".kerneldock.json"
 # The kernel's log file and its wanted log level, beside the connection file.
 LOG_SUFFIX = ".log"
 LOGLEVEL_SUFFIX = ".loglevel"
+# Set (to "1") in the environment of pooled kernels: start debugpy while waiting idle.
+WARM_VARIABLE = "KERNELDOCK_DEBUGGER_WARM"

@@ -25,9 +25,9 @@ from typing import Any
 from jupyter_server._tz import utcnow
 from kernel_gateway.services.kernels.manager import SeedingMappingKernelManager
 from tornado import web
-from traitlets import Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 
-from ..common.kerneldev import SIDECAR_SUFFIX
+from ..common.kerneldev import SIDECAR_SUFFIX, WARM_VARIABLE
 from .debugstops import DebugStops
 from .kernelenv import kernel_env
 from .pool import KernelPool
@@ -47,6 +47,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
     start_gate_size = Integer(0, config=True, help="Kernels starting at once (0: two per CPU).")
     pool_size = Integer(2, config=True, help="Kernels kept started ahead of demand (0: no pool).")
     pool_kernel = Unicode("", config=True, help="Kernelspec the pool starts (default: the default kernel).")
+    pool_debugger_warm = Bool(True, config=True, help="Pooled kernels start debugpy while they wait.")
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -57,7 +58,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
         self.debug_stops = DebugStops(self.log)
         self.pool = KernelPool(
             kernel_name=self.pool_kernel or self.default_kernel_name, size=self.pool_size,
-            base_env=lambda: self.kernel_env({}), start=self._start_pool_kernel,
+            base_env=self._pool_env, start=self._start_pool_kernel,
             stop=self._stop_pool_kernel, kernel_manager=self.get_kernel, log=self.log)
 
     # -- environment and limit ---------------------------------------------------------
@@ -67,6 +68,15 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
         personality = getattr(self.parent, "personality", None)
         return kernel_env(requested, getattr(self.parent, "env_process_whitelist", ()),
                           getattr(personality, "env_whitelist", ()))
+
+    def _pool_env(self) -> dict[str, str]:
+        """What a pooled kernel starts with: a request without variables gets that, plus,
+        while it waits idle, the debugger warm-up (``kerneldock.kernel.debugger_warmup``);
+        handing it out removes that variable again."""
+        env = self.kernel_env({})
+        if self.pool_debugger_warm:
+            env[WARM_VARIABLE] = "1"
+        return env
 
     def _check_limit(self) -> None:
         limit = getattr(self.parent, "max_kernels", None)

@@ -3,11 +3,13 @@
 Stock ipykernel starts debugpy when a front-end first sends ``initialize``: an
 ``execute_request`` on the shell channel runs ``debugpy.listen``, which imports pydevd and
 spawns debugpy's adapter process (0.5-1 s on a 2-core host, and it waits behind a running
-cell). Here a thread does that as soon as the kernel starts, so a debug session begins by
-connecting to an adapter that already listens (on 127.0.0.1, like ipykernel's own). On
-Python 3.12+ pydevd uses ``sys.monitoring`` and costs nothing measurable while no
-breakpoint is set; it adds about 8 MB to the kernel, and the adapter is a process of its
-own (BENCHMARKS.md). ``KERNELDOCK_DEBUGGER_WARM=0`` on the gateway turns it off.
+cell). In a kernel started with ``KERNELDOCK_DEBUGGER_WARM=1`` (the gateway's pooled
+kernels, which have the time while they wait) a thread does that as soon as the kernel
+starts, so a debug session begins by connecting to an adapter that already listens (on
+127.0.0.1, like ipykernel's own). On Python 3.12+ pydevd uses ``sys.monitoring`` and costs
+nothing measurable while no breakpoint is set; the adapter is a process of its own
+(BENCHMARKS.md). Kernels started on demand stay as lazy as stock: a burst of starts does
+not pay for debuggers nobody may use.
 
 The adapter is started through ``kerneldock-debug-adapter`` and the kernel's socket to it
 gets TCP_NODELAY: without it each request while stopped paid a delayed ACK.
@@ -24,6 +26,8 @@ import socket
 import sys
 import threading
 from typing import Any
+
+from ..common.kerneldev import WARM_VARIABLE
 
 _configured = False
 _warmup: threading.Thread | None = None
@@ -99,7 +103,7 @@ def install(kernel: Any) -> None:
 
     Debugger.start = start
     debugger = getattr(kernel, "debugger", None)
-    warm = os.environ.get("KERNELDOCK_DEBUGGER_WARM", "1").strip() != "0"
+    warm = os.environ.get(WARM_VARIABLE, "").strip() == "1"
     # Before 3.12 pydevd traces with settrace, per thread and with a cost: stay lazy there.
     if warm and debugger is not None and sys.version_info >= (3, 12):
         _warmup = threading.Thread(target=_listen, args=(debugger,), name="kerneldock-debugger-warmup",
