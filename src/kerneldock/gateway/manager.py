@@ -5,9 +5,9 @@ a user down:
 
 - the kernel limit (``KERNELDOCK_MAX_KERNELS``) counts kernels still starting, so
   concurrent requests cannot overshoot it (the stock check counts started kernels only);
-- a start request is answered once the kernel answers, and only a few kernels (two per
-  CPU) start at once: fifty at once starved the gateway's event loop and every running
-  kernel's traffic for seconds; queued, they take about as long in all;
+- only a few kernels (two per CPU) start at once, from launch until they first answer:
+  fifty at once starved the gateway's event loop and every running kernel's traffic for
+  seconds; the rest wait their turn before they are launched;
 - start requests are served from a :class:`~.pool.KernelPool` when one can stand in for a
   fresh kernel; the pool's idle kernels are hidden from every list and from the limit;
 - the idle culler leaves alone a kernel with a debugger stopped in it, a kernel-dev kernel
@@ -54,6 +54,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
         self._starting = 0
         self._spared: set[str] = set()
         self._restart_watched: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
         self._start_gate = asyncio.Semaphore(self.start_gate_size or 2 * (os.cpu_count() or 1))
         self.debug_stops = DebugStops(self.log)
         self.pool = KernelPool(
@@ -121,28 +122,38 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
                     return pooled
             if env is not None:
                 kwargs["env"] = env
-            async with self._start_gate:
-                try:
-                    kernel_id = await super().start_kernel(kernel_name=kernel_name, path=path,
-                                                           kernel_id=kernel_id, **kwargs)
-                finally:
-                    self._starting -= 1
-                    counted = False
-                if not waits_for_debugger(env or {}, self._spec_env(name)):
-                    await self._until_answering(kernel_id)
+            await self._start_gate.acquire()
+            try:
+                kernel_id = await super().start_kernel(kernel_name=kernel_name, path=path,
+                                                       kernel_id=kernel_id, **kwargs)
+            except BaseException:
+                self._start_gate.release()
+                raise
+            finally:
+                self._starting -= 1
+                counted = False
+            if waits_for_debugger(env or {}, self._spec_env(name)):
+                self._start_gate.release()
+            else:  # answered now; the slot is held until the kernel answers too
+                task = asyncio.create_task(self._release_when_answering(kernel_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             return kernel_id
         finally:
             if counted:
                 self._starting -= 1
 
-    async def _until_answering(self, kernel_id: str) -> None:
+    async def _release_when_answering(self, kernel_id: str) -> None:
         try:
             client = await answering_client(self.get_kernel(kernel_id), START_TIMEOUT)
         except Exception as error:  # the client finds out; the restarter may bring it back
-            self.log.warning("Kernel %s did not answer after its start: %s", kernel_id,
-                             " ".join(str(error).split()) or type(error).__name__)
+            if kernel_id in self:  # else shut down meanwhile, as a client may
+                self.log.warning("Kernel %s did not answer after its start: %s", kernel_id,
+                                 " ".join(str(error).split()) or type(error).__name__)
         else:
             client.stop_channels()
+        finally:
+            self._start_gate.release()
 
     def _spec_env(self, name: str) -> dict[str, str] | None:
         try:
