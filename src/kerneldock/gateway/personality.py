@@ -8,6 +8,7 @@ its event loop.
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from jupyter_server.utils import url_path_join
@@ -34,11 +35,13 @@ class KerneldockPersonality(JupyterWebsocketPersonality):
         return result
 
     async def init_configurables(self):
-        """Called once on the gateway's event loop shortly after start-up: fills the pool."""
+        """Called once on the gateway's event loop shortly after start-up: fills the pool
+        a little later, so that starting its kernels does not slow the gateway's first
+        answers (its readiness after a start or restart)."""
         await super().init_configurables()
         pool = getattr(self.parent.kernel_manager, "pool", None)
         if pool is not None:
-            pool.fill()
+            asyncio.get_running_loop().call_later(POOL_FILL_DELAY, pool.fill)
 
     async def shutdown(self):
         """Called when the gateway stops: the pool's kernels, then every other kernel."""
