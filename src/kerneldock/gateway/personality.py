@@ -16,6 +16,8 @@ from kernel_gateway.jupyter_websocket import JupyterWebsocketPersonality
 
 from . import hardening, handlers, logscrub
 
+POOL_FILL_DELAY = 2.0  # seconds after start-up
+
 
 class KerneldockPersonality(JupyterWebsocketPersonality):
     """The stock websocket personality with kerneldock's handlers and log scrubbing."""
