@@ -13,6 +13,7 @@ subprocess failures) are translated to these at the boundary where they happen; 
     ├── GatewayError      the Kernel Gateway: not running, bad answer
     │   └── TokenError    the gateway refused the token
     ├── KernelError       a kernel: unknown, dead, unanswered request
+    │   └── KernelLostError  a kernel's connection went away, naming the hop that went
     └── DebuggerError     the kernel's debugger refused or failed a request
 """
 
@@ -63,6 +64,16 @@ class TokenError(GatewayError):
 
 class KernelError(KerneldockError):
     hop = "kernel"
+
+
+class KernelLostError(KernelError):
+    """Raised by the kernel websocket client when the connection ends under a waiting
+    request; ``hop`` says what went away (``ssh``, ``gateway`` or ``kernel``), and callers
+    that handle any kernel failure still catch it as a :class:`KernelError`."""
+
+    def __init__(self, hop: str, message: str, fix: str | None = None):
+        super().__init__(message, fix=fix)
+        self.hop = hop
 
 
 class DebuggerError(KerneldockError):

@@ -17,7 +17,7 @@ from typing import Any
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
-from ..common.errors import GatewayError, KernelError, KerneldockError
+from ..common.errors import GatewayError, KernelError, KerneldockError, KernelLostError
 from .gateway_api import GatewayAPI
 from .messages import new_message, parent_id
 
@@ -121,27 +121,26 @@ class KernelChannel:
     async def why_closed(self, timeout: float = 3.0) -> KernelError:
         """Called when the websocket closed under a waiting request: looks through the
         tunnel (within ``timeout`` seconds) at what is gone, the tunnel, the gateway or the
-        kernel, and returns the error that says so. Always a :class:`KernelError` (its hop
-        names the one that went away), which every waiting caller already handles."""
+        kernel, and returns the error that says so: a :class:`KernelLostError` naming the hop
+        that went away, a :class:`KernelError` that every waiting caller already handles."""
         kernel = self.kernel_id[:8]
         if not await asyncio.to_thread(_listening, self.api.base_url):
-            return _lost("ssh", f"the tunnel to the gateway closed while kernel {kernel} was in use; the kernel "
-                                "itself keeps running on the gateway",
-                         "'kerneldock connect' brings the tunnel back by itself ('kerneldock status'); then "
-                         "connect to the kernel again")
+            return KernelLostError("ssh", f"the tunnel to the gateway closed while kernel {kernel} was in use; "
+                                   "the kernel itself keeps running on the gateway",
+                                   "'kerneldock connect' brings the tunnel back by itself ('kerneldock status'); "
+                                   "then connect to the kernel again")
         try:
             probe = GatewayAPI(self.api.base_url, self.api.token, timeout=timeout)
             kernels = await asyncio.wait_for(probe.kernels(), timeout + 1)
         except (KerneldockError, asyncio.TimeoutError):
-            return _lost("gateway", f"the gateway stopped answering while kernel {kernel} was in use "
-                                    "(restarting or stopped?); a restarted gateway has lost its kernels",
-                         "see 'kerneldock status'; once the gateway answers, start a new kernel")
+            return KernelLostError("gateway", f"the gateway stopped answering while kernel {kernel} was in use "
+                                   "(restarting or stopped?); a restarted gateway has lost its kernels",
+                                   "see 'kerneldock status'; once the gateway answers, start a new kernel")
         if any(k.get("id") == self.kernel_id for k in kernels):
             return KernelError(f"the websocket of kernel {kernel} closed before the kernel answered; the kernel "
                                "is still on the gateway", fix="try again; see 'kerneldock status'")
-        return _lost("gateway", f"kernel {kernel} is gone from the gateway (shut down, died, or the gateway "
-                                "restarted) with its state",
-                     "see 'kerneldock status'; start a new kernel")
+        return KernelLostError("gateway", f"kernel {kernel} is gone from the gateway (shut down, died, or the "
+                               "gateway restarted) with its state", "see 'kerneldock status'; start a new kernel")
 
     def subscribe(self) -> asyncio.Queue:
         """A queue that gets every later message, then ``None`` when the socket closes."""
@@ -232,13 +231,6 @@ class KernelChannel:
             content["arguments"] = arguments
         reply = await self.request("control", "debug_request", content, timeout)
         return reply["content"]
-
-
-def _lost(hop: str, message: str, fix: str) -> KernelError:
-    """A :class:`KernelError` that names ``hop`` as the one that went away."""
-    error = KernelError(message, fix=fix)
-    error.hop = hop
-    return error
 
 
 def _listening(base_url: str) -> bool:
