@@ -231,7 +231,9 @@ async def kernel_info_reply(ws, timeout: float = 30) -> dict:
             assert raw is not None, "websocket closed"
             if isinstance(raw, str):
                 reply = json.loads(raw)
-                if reply.get("parent_header", {}).get("msg_id") == request["header"]["msg_id"]:
+                # iopub's status messages carry the same parent: wait for the reply itself.
+                if (reply.get("parent_header", {}).get("msg_id") == request["header"]["msg_id"]
+                        and reply.get("msg_type", reply.get("header", {}).get("msg_type")) == "kernel_info_reply"):
                     return reply
     return await asyncio.wait_for(wait(), timeout)
 
