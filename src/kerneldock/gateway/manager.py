@@ -237,5 +237,7 @@ class KerneldockKernelManager(SeedingMappingKernelManager):
             self.log.info("Not culling kernel %s: %s", kernel_id, why)
 
     async def shutdown_all(self, now: bool = False) -> None:
+        """For callers of the manager's own API (Kernel Gateway 3.0.1 shuts down through
+        the personality): the pool's hidden kernels too, which ``list_kernel_ids`` omits."""
         await self.pool.close()
         await super().shutdown_all(now=now)
